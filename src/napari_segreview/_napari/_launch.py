@@ -1,0 +1,53 @@
+"""Open napari with the plugin and its sample: what ``segreview demo`` runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def has_display() -> bool:
+    """True when a GUI can open: a display on Linux/BSD, always on macOS/Windows.
+
+    >>> isinstance(has_display(), bool)
+    True
+    """
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+NO_DISPLAY = (
+    "no display was found (DISPLAY is not set): run this on a desktop session, "
+    "or on a virtual screen with `xvfb-run -a segreview demo`."
+)
+
+
+def run_demo(screenshot: str | Path | None = None) -> int:
+    """Open napari with the CT phantom and the plugin's widget.
+
+    With ``screenshot``, save a picture of the whole window there and close
+    instead of waiting for the user (used for the docs and the tests).
+    Returns the process exit code.
+    """
+    if not has_display():
+        print(f"segreview: error: {NO_DISPLAY}", file=sys.stderr)
+        return 1
+    import napari
+
+    viewer = napari.Viewer(title="napari-segreview")
+    viewer.open_sample("napari-segreview", "ct_phantom")
+    viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
+    viewer.dims.set_current_step(0, viewer.dims.nsteps[0] // 2)
+    if screenshot is not None:
+        from qtpy.QtWidgets import QApplication
+
+        for _ in range(5):
+            QApplication.processEvents()
+        viewer.screenshot(str(screenshot), canvas_only=False)
+        viewer.close()
+        print(f"saved a screenshot of the demo window to {screenshot}")
+        return 0
+    napari.run()
+    return 0
