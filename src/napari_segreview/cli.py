@@ -37,6 +37,18 @@ def _list(text: str) -> list[str]:
     return items
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _label_value(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a label value (0, 1, 2, ...)")
+    return int(text)
+
+
 CONVERT_HELP = """\
 Convert a label file between label map, one-hot, multi-hot and atoms
 (.tif/.tiff, .npy with a .npy.json sidecar, .npz). The input's kind comes from
@@ -78,16 +90,18 @@ def add_convert(subparsers: Any) -> None:
     rule = p.add_mutually_exclusive_group()
     rule.add_argument("--priority", metavar="A,B,C", type=_list,
                       help="stack -> labels where channels overlap: every channel (name or "
-                           "index) in painting order, LATER ONES WIN; or 'later' for channel "
-                           "order")
+                           "index) in painting order; later ones win (they are painted on "
+                           "top); 'later' means channel order")
     rule.add_argument("--overlap", choices=["ignore"],
                       help="stack -> labels: mark overlapping voxels with --ignore-value (255)")
-    p.add_argument("--num-classes", type=int, metavar="N",
+    p.add_argument("--num-classes", type=_count, metavar="N",
                    help="labels -> onehot: number of channels (default: max label + 1)")
     p.add_argument("--names", metavar="A,B,C", type=_list,
                    help="names of the stack's channels (the input's or the output's)")
-    p.add_argument("--ignore-value", type=int, metavar="255",
-                   help="label value meaning 'ignore': no channel set, and back")
+    p.add_argument("--ignore-value", type=_label_value, metavar="255",
+                   help="label value meaning 'ignore' (e.g. 255): labels -> onehot gives "
+                        "it no channel; onehot -> labels gives it to voxels with no channel; "
+                        "--overlap ignore gives it to overlaps (default 255)")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.set_defaults(func=run_convert)
 
@@ -121,11 +135,10 @@ def _overlap_message(args: argparse.Namespace, exc: OverlapError) -> str:
     at = ""
     if first is not None:
         at = f", first at slice {first[0]}" if len(first) >= 3 else f", first at {first}"
-    order = ",".join(dict.fromkeys(c for f in findings for c in f.channels))
     return (
         f"cannot convert {args.input} to labels: channels overlap ({pairs}){at}, and a label "
-        f"map holds one value per voxel; pass --priority listing every channel (e.g. {order}, "
-        "later ones win) or --overlap ignore, or keep them with --to atoms."
+        "map holds one value per voxel; pass --priority with every channel in painting order "
+        "(later ones win) or --overlap ignore, or keep the overlaps with --to atoms."
     )
 
 

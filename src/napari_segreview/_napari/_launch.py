@@ -37,6 +37,7 @@ def run_demo(screenshot: str | Path | None = None) -> int:
     import napari
 
     viewer = napari.Viewer(title="napari-segreview")
+    viewer.window.resize(1400, 900)
     viewer.open_sample("napari-segreview", "ct_phantom")
     viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
     viewer.dims.set_current_step(0, viewer.dims.nsteps[0] // 2)
@@ -45,6 +46,8 @@ def run_demo(screenshot: str | Path | None = None) -> int:
 
         for _ in range(5):
             QApplication.processEvents()
+        viewer.reset_view()
+        QApplication.processEvents()
         viewer.screenshot(str(screenshot), canvas_only=False)
         viewer.close()
         print(f"saved a screenshot of the demo window to {screenshot}")

@@ -1,21 +1,16 @@
 """Read and write label arrays with their metadata: TIFF, ``.npy`` and ``.npz``.
 
-Only numpy and tifffile are used here, so the functions work headless and in the
-``segreview`` command alike. What an array *means* (label map, one-hot,
-multi-hot or atoms, its channel names, the atom table, the voxel spacing) is
-kept in an :class:`ArrayMeta` and travels with the file where the format
-allows:
+Only numpy and tifffile are used here. What an array *means* (its kind,
+channel names, atom table, voxel spacing) is an :class:`ArrayMeta` that travels
+with the file:
 
 - TIFF: tifffile's shaped metadata, JSON in the ImageDescription tag;
 - ``.npz``: the array under ``"data"`` and a JSON string under
   ``"segreview_meta"`` (a plain npz holding a single array is read too);
 - ``.npy``: a sidecar ``<name>.npy.json`` next to the file.
 
-Writes are atomic: the data go to a hidden temporary file in the same folder,
-are flushed to disk, and only then replace the target, so a failure never
-leaves a half-written file behind. Every reading problem raises
-:class:`~napari_segreview.core.formats.FormatError` with one sentence naming
-the file.
+Writes are atomic (temporary file in the same folder, fsync, rename); reading
+problems raise :class:`~napari_segreview.core.formats.FormatError`.
 """
 
 from __future__ import annotations
@@ -24,6 +19,7 @@ import contextlib
 import json
 import os
 import secrets
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +30,8 @@ import tifffile
 
 from napari_segreview.core.formats import FormatError
 
-__all__ = [
-    "KINDS",
-    "SUFFIXES",
-    "ArrayMeta",
-    "file_suffix",
-    "read_array",
-    "sidecar_path",
-    "write_array",
-]
+__all__ = ["KINDS", "SUFFIXES", "ArrayMeta", "file_suffix", "read_array", "sidecar_path",
+           "write_array"]
 
 KINDS = ("labels", "onehot", "multihot", "atoms")
 SUFFIXES = (".tif", ".tiff", ".npy", ".npz")
@@ -84,12 +73,12 @@ class ArrayMeta:
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in KINDS:
             raise FormatError(
-                f"Unknown array kind {self.kind!r}; use one of {', '.join(KINDS)} or None."
+                f"unknown array kind {self.kind!r}; use one of {', '.join(KINDS)} or None."
             )
         if self.channel_names is not None:
             names = tuple(self.channel_names)
             if not all(isinstance(n, str) for n in names):
-                raise FormatError(f"Channel names must be strings, got {names!r}.")
+                raise FormatError(f"channel names must be strings, got {names!r}.")
             object.__setattr__(self, "channel_names", names)
         table = self.atom_table
         if table is not None and hasattr(table, "to_dict"):
@@ -106,28 +95,15 @@ class ArrayMeta:
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the JSON-able dict stored in files (unset fields left out)."""
-        out: dict[str, Any] = {"version": _VERSION}
-        if self.kind is not None:
-            out["kind"] = self.kind
-        if self.channel_names is not None:
-            out["channel_names"] = list(self.channel_names)
-        if self.atom_table is not None:
-            out["atom_table"] = self.atom_table
-        if self.spacing is not None:
-            out["spacing"] = list(self.spacing)
-        return out
+        fields = {"kind": self.kind, "channel_names": self.channel_names,
+                  "atom_table": self.atom_table, "spacing": self.spacing}
+        return {"version": _VERSION, **{k: list(v) if isinstance(v, tuple) else v
+                                        for k, v in fields.items() if v is not None}}
 
     @classmethod
     def from_json_dict(cls, d: dict[str, Any]) -> ArrayMeta:
         """Build from :meth:`to_json_dict` output; unknown keys are ignored."""
-        names = d.get("channel_names")
-        spacing = d.get("spacing")
-        return cls(
-            kind=d.get("kind"),
-            channel_names=None if names is None else tuple(names),
-            atom_table=d.get("atom_table"),
-            spacing=None if spacing is None else tuple(spacing),
-        )
+        return cls(d.get("kind"), d.get("channel_names"), d.get("atom_table"), d.get("spacing"))
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -206,16 +182,18 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, ArrayMeta]:
         raise FormatError(f"{path} does not exist; check the path and the current folder.")
     if not path.is_file():
         raise FormatError(f"{path} is not a file; give the path of a {suffix} file.")
-    reader = _read_tiff if suffix in (".tif", ".tiff") else _READERS[suffix]
     try:
-        array, meta_dict = reader(path)
-    except FormatError:
-        raise
-    except MemoryError:
+        array, meta_dict = _READERS[suffix](path)
+    except (FormatError, MemoryError):
         raise
     except Exception as exc:  # libraries raise many types on corrupt data
+        if "Object arrays cannot be loaded" in str(exc):
+            raise FormatError(
+                f"{path} holds pickled Python objects, which are never loaded for safety; "
+                "save a plain numeric array instead."
+            ) from exc
         raise FormatError(
-            f"Could not read {path} ({_one_line(exc)}); the file is corrupt, truncated "
+            f"could not read {path} ({_one_line(exc)}); the file is corrupt, truncated "
             f"or not really a {suffix} file, so write it again."
         ) from exc
     if array.dtype.kind not in "biuf":
@@ -256,23 +234,23 @@ def _read_npy(path: Path) -> tuple[np.ndarray, dict | None]:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(
-            f"Could not read the metadata sidecar {side} ({_one_line(exc)}); fix or delete it."
+            f"could not read the metadata sidecar {side} ({_one_line(exc)}); fix or delete it."
         ) from exc
     if not isinstance(meta, dict):
-        raise FormatError(f"The metadata sidecar {side} is not a JSON object; fix or delete it.")
+        raise FormatError(f"the metadata sidecar {side} is not a JSON object; fix or delete it.")
     shape = meta.get("shape")
     if shape is not None and tuple(shape) != array.shape:
         raise FormatError(
-            f"The metadata sidecar {side} describes shape {tuple(shape)} but {path.name} has "
+            f"the metadata sidecar {side} describes shape {tuple(shape)} but {path.name} has "
             f"shape {array.shape}; delete the stale sidecar or write the pair again."
         )
     return array, meta
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, dict | None]:
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it
+        raise ValueError("not a zip archive")
     with np.load(path, allow_pickle=False) as npz:
-        if not isinstance(npz, np.lib.npyio.NpzFile):  # pragma: no cover - np.load quirk
-            raise FormatError(f"{path} is not an npz archive; save it with numpy.savez.")
         keys = [k for k in npz.files if k != _NPZ_META]
         if _NPZ_DATA in keys:
             key = _NPZ_DATA
@@ -293,8 +271,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict | None]:
 
 
 _READERS: dict[str, Callable[[Path], tuple[np.ndarray, dict | None]]] = {
-    ".npy": _read_npy,
-    ".npz": _read_npz,
+    ".tif": _read_tiff, ".tiff": _read_tiff, ".npy": _read_npy, ".npz": _read_npz,
 }
 
 
@@ -348,7 +325,7 @@ def write_array(
     array = np.asarray(array)
     if array.dtype.kind not in "biuf" or array.ndim == 0:
         raise FormatError(
-            f"Cannot write {array.dtype} array of shape {array.shape} to {path}; "
+            f"cannot write {array.dtype} array of shape {array.shape} to {path}; "
             "give a bool, integer or float array with at least one axis."
         )
     names = meta.channel_names
@@ -358,7 +335,7 @@ def write_array(
             f"{len(array)} channels; give one name per channel."
         )
     if not path.parent.is_dir():
-        raise FormatError(f"The folder {path.parent} does not exist; create it first.")
+        raise FormatError(f"the folder {path.parent} does not exist; create it first.")
     if not overwrite and path.exists():
         raise FormatError(f"{path} already exists; choose another name or allow overwriting.")
     stored = {**meta.to_json_dict(), "shape": list(array.shape), "dtype": array.dtype.str}
@@ -375,46 +352,35 @@ def write_array(
         ) from exc
     except OSError as exc:
         raise FormatError(
-            f"Could not write {path} ({exc.strerror or _one_line(exc)}); "
+            f"could not write {path} ({exc.strerror or _one_line(exc)}); "
             "check that the folder is writable and the disk is not full."
         ) from exc
 
 
 def _write_tiff(fh, array: np.ndarray, stored: dict) -> None:
-    data = array.reshape(1, -1) if array.ndim == 1 else array
-    tifffile.imwrite(
-        fh,
-        data,
-        photometric="minisblack",
-        metadata={_META_KEY: stored},
-        compression="zlib",
-        compressionargs={"level": 1},
-        bigtiff=data.nbytes > 2**32 - 2**25,
-    )
+    data = array.reshape(1, -1) if array.ndim == 1 else array  # TIFF needs 2 axes
+    tifffile.imwrite(fh, data, photometric="minisblack", metadata={_META_KEY: stored},
+                     compression="zlib", compressionargs={"level": 1},
+                     bigtiff=data.nbytes > 2**32 - 2**25)
 
 
 def _write_npz(fh, array: np.ndarray, stored: dict) -> None:
     np.savez_compressed(fh, **{_NPZ_DATA: array, _NPZ_META: np.array(json.dumps(stored))})
 
 
-def _write_npy(fh, array: np.ndarray) -> None:
-    np.save(fh, array, allow_pickle=False)
-
-
-def _write_json(fh, obj: dict) -> None:
-    fh.write(json.dumps(obj, indent=1).encode("utf-8"))
-
-
 def _write_npy_pair(path: Path, array: np.ndarray, meta: ArrayMeta, stored: dict, overwrite):
     side = sidecar_path(path)
+    def write_npy(fh):
+        np.save(fh, array, allow_pickle=False)
+
     if meta.is_empty:
-        _atomic_write(path, lambda fh: _write_npy(fh, array), overwrite)
+        _atomic_write(path, write_npy, overwrite)
         with contextlib.suppress(FileNotFoundError):
             side.unlink()  # a stale sidecar would describe an older array
         return
-    side_tmp = _write_temp(side, lambda fh: _write_json(fh, stored))
+    side_tmp = _write_temp(side, lambda fh: fh.write(json.dumps(stored, indent=1).encode()))
     try:
-        _atomic_write(path, lambda fh: _write_npy(fh, array), overwrite)
+        _atomic_write(path, write_npy, overwrite)
         os.replace(side_tmp, side)
     except BaseException:
         _remove(side_tmp)
@@ -461,9 +427,8 @@ def _remove(path: Path) -> None:
 
 
 def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":  # pragma: no cover
-        return
-    with contextlib.suppress(OSError):
+    """Make the rename durable (POSIX); best effort elsewhere."""
+    with contextlib.suppress(OSError, AttributeError):
         fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -161,8 +161,8 @@ def _infer(array: np.ndarray, meta: ArrayMeta, to: str, source: str | None) -> s
         return "labels"
     if array.ndim < 3:
         raise FormatError(
-            f"converting to {to} needs a channel stack shaped (C, [Z,] Y, X), but the input "
-            f"is {array.ndim}-D with shape {array.shape}; give a multi-channel file, or name "
+            f"a channel stack shaped (C, [Z,] Y, X) is needed, but the input is "
+            f"{array.ndim}-D with shape {array.shape}; give a multi-channel file, or name "
             "its kind (--from) if its first axis really holds channels."
         )
     if to == "atoms":
@@ -319,10 +319,7 @@ def _atoms_to_stack(atoms: np.ndarray, meta: ArrayMeta) -> tuple[np.ndarray, tup
 
 
 def _stack_to_labels(stack, src, names, meta, source_kind, priority, overlap, ignore_value):
-    if src == "onehot":
-        if priority is not None or overlap != "error":
-            raise FormatError("a one-hot stack has no overlaps, so it needs no priority "
-                              "or overlap rule; leave them out.")
+    if src == "onehot":  # nothing overlaps, so an overlap rule changes nothing
         labels = onehot_to_labels(stack, ignore_value=ignore_value)
         return labels, ArrayMeta("labels", names, spacing=meta.spacing), source_kind
     kwargs = {} if ignore_value is None else {"ignore_value": ignore_value}

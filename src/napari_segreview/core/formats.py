@@ -523,7 +523,7 @@ def multihot_to_atoms(multihot: Any, names: Sequence[str] | None = None) -> tupl
         code[...] = 0
         t = tmp[: code.size]
         for c in range(n_ch):
-            np.left_shift(as_mask_u8(flat[c, s]), c, out=t, casting="unsafe")
+            np.left_shift(as_mask_u8(flat[c, s]), c, out=t, dtype=cdt, casting="unsafe")
             np.bitwise_or(code, t, out=code)
         if small:
             present[np.bincount(code, minlength=1 << n_ch).nonzero()[0]] = True
