@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from napari_segreview.core.formats import FormatError, OverlapError
 
-__all__ = ["SUBCOMMANDS", "add_convert", "build_parser", "main"]
+__all__ = ["SUBCOMMANDS", "add_convert", "add_demo", "build_parser", "main"]
 
 PROG = "segreview"
 KINDS = ("labels", "onehot", "multihot", "atoms")
@@ -142,8 +142,28 @@ def _overlap_message(args: argparse.Namespace, exc: OverlapError) -> str:
     )
 
 
+def add_demo(subparsers: Any) -> None:
+    """Register ``segreview demo``."""
+    p = subparsers.add_parser(
+        "demo",
+        help="open napari with the plugin and the CT phantom sample",
+        description="Open napari with the plugin's widget and the CT phantom sample "
+                    "(needs a display; use xvfb-run on a machine without one).",
+    )
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="save a picture of the window there and close (for docs and tests)")
+    p.set_defaults(func=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Handle ``segreview demo``: napari is imported only here."""
+    from napari_segreview._napari._launch import run_demo as launch
+
+    return launch(args.screenshot)
+
+
 #: Registration functions, one per subcommand; later modules add theirs here.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_convert]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_convert, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,6 @@ and allocates nothing of the volume's size beyond its output.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,12 +24,24 @@ import numpy as np
 from napari_segreview.core._arrays import (
     FormatError,
     as_mask_u8,
-    as_numpy,
     blocks,
     flat_channels,
     label_dtype,
-    require_integer,
     unravel,
+)
+from napari_segreview.core._kernels import (
+    LUT_CHANNELS,
+    channel_stack_arg,
+    code_bits,
+    decode_codes,
+    fill_regions,
+    labels_arg,
+)
+from napari_segreview.core.atoms import (
+    AtomTable,
+    atom_regions,
+    atoms_to_multihot,
+    multihot_to_atoms,
 )
 from napari_segreview.core.checks import (
     CheckReport,
@@ -81,59 +92,6 @@ class OverlapError(FormatError):
         self.report = report
 
 
-def _labels(labels: Any) -> tuple[np.ndarray, Any]:
-    arr, back = as_numpy(labels)
-    require_integer(arr)
-    if arr.dtype == np.bool_:
-        arr = arr.view(np.uint8)
-    if arr.size and np.issubdtype(arr.dtype, np.signedinteger) and arr.min() < 0:
-        raise FormatError(
-            f"a label map must not hold negative values, but its minimum is {arr.min()}."
-        )
-    return arr, back
-
-
-def _channel_stack(stack: Any, what: str) -> tuple[np.ndarray, Any]:
-    arr, back = as_numpy(stack)
-    if arr.ndim < 2:
-        raise FormatError(
-            f"{what} must be shaped (C, [Z,] Y, X) with the channel axis first, "
-            f"but it has shape {arr.shape}."
-        )
-    check_binary(arr).raise_for_findings()
-    return arr, back
-
-
-def _fill_regions(flat: np.ndarray, regions: Sequence[np.ndarray], out: np.ndarray) -> None:
-    """out[c] = isin(flat, regions[c]) blockwise; out is (C, N) uint8/bool."""
-    vmax = int(flat.max()) if flat.size else 0
-    luts = []
-    for values in regions:
-        values = np.asarray(values, dtype=np.int64)
-        if values.size == 1:
-            luts.append(("eq", int(values[0])))
-        elif values.size and np.array_equal(values, np.arange(values.min(), values.max() + 1)):
-            luts.append(("range", (int(values.min()), int(values.max()))))
-        else:
-            lut = np.zeros(max(vmax, int(values.max(initial=0))) + 1, out.dtype)
-            lut[values[values >= 0]] = 1
-            luts.append(("lut", lut))
-    tmp = np.empty(min(flat.size, 1 << 18), bool)
-    for s in blocks(flat.size):
-        b = flat[s]
-        for c, (kind, arg) in enumerate(luts):
-            o = out[c, s].view(np.bool_) if out.dtype.itemsize == 1 else out[c, s]
-            if kind == "eq":
-                np.equal(b, arg, out=o)
-            elif kind == "range":
-                t = tmp[: b.size]
-                np.greater_equal(b, arg[0], out=o)
-                np.less_equal(b, arg[1], out=t)
-                np.logical_and(o, t, out=o)
-            else:
-                np.take(arg, b, out=out[c, s], mode="clip")
-
-
 def labels_to_onehot(
     labels: Any,
     num_classes: int | None = None,
@@ -165,7 +123,7 @@ def labels_to_onehot(
     array([[0, 1],
            [0, 1]], dtype=uint8)
     """
-    arr, back = _labels(labels)
+    arr, back = labels_arg(labels)
     flat = np.ascontiguousarray(arr).reshape(-1)
     if num_classes is None:
         valid = flat if ignore_value is None else flat[flat != ignore_value]
@@ -177,7 +135,7 @@ def labels_to_onehot(
         )
     check_label_values(arr, num_classes, ignore_value=ignore_value).raise_for_findings()
     out = np.empty((num_classes, flat.size), dtype=dtype)
-    _fill_regions(flat, [np.array([c]) for c in range(num_classes)], out)
+    fill_regions(flat, [np.array([c]) for c in range(num_classes)], out)
     return back(out.reshape((num_classes, *arr.shape)))
 
 
@@ -229,7 +187,7 @@ def onehot_to_labels(onehot: Any, *, ignore_value: int | None = None) -> Any:
     >>> onehot_to_labels(oh)
     array([[0, 1]], dtype=uint8)
     """
-    arr, back = _channel_stack(onehot, "a one-hot stack")
+    arr, back = channel_stack_arg(onehot, "a one-hot stack")
     n_ch = arr.shape[0]
     if n_ch < 2:
         raise FormatError(
@@ -238,8 +196,18 @@ def onehot_to_labels(onehot: Any, *, ignore_value: int | None = None) -> Any:
             "by logit > 0, never by argmax, which always gives 0)."
         )
     flat, spatial = flat_channels(arr), arr.shape[1:]
-    out_dtype = label_dtype(max(n_ch - 1, ignore_value or 0))
-    out = np.empty(flat.shape[1], out_dtype)
+    out = np.empty(flat.shape[1], label_dtype(max(n_ch - 1, ignore_value or 0)))
+    if n_ch <= LUT_CHANNELS:
+        bits = code_bits(n_ch)
+        single = bits.sum(axis=1) == 1
+        lut = np.zeros(len(bits), out.dtype)
+        lut[single] = np.argmax(bits[single], axis=1)
+        bad = ~single
+        if ignore_value is not None:
+            lut[0], bad[0] = ignore_value, False
+        if decode_codes(flat, lut, out, bad) is not None:
+            raise _not_onehot_error(flat, spatial, ignore_value)
+        return back(out.reshape(spatial))
     for s in blocks(flat.shape[1]):
         lab = out[s]
         lab[...] = 0
@@ -286,7 +254,7 @@ def labels_to_multihot(
     <BLANKLINE>
            [[0, 1, 0, 0]]], dtype=uint8)
     """
-    arr, back = _labels(labels)
+    arr, back = labels_arg(labels)
     items = list(regions.items()) if isinstance(regions, Mapping) else list(enumerate(regions))
     if not items:
         raise FormatError("no regions were given; give at least one channel's label values.")
@@ -300,7 +268,7 @@ def labels_to_multihot(
         value_sets.append(np.unique(v))
     flat = np.ascontiguousarray(arr).reshape(-1)
     out = np.empty((len(value_sets), flat.size), dtype=dtype)
-    _fill_regions(flat, value_sets, out)
+    fill_regions(flat, value_sets, out)
     return back(out.reshape((len(value_sets), *arr.shape)))
 
 
@@ -359,7 +327,7 @@ def multihot_to_labels(
     >>> multihot_to_labels(m, overlap="ignore")
     array([[  1, 255,   2]], dtype=uint8)
     """
-    arr, back = _channel_stack(multihot, "a multi-hot stack")
+    arr, back = channel_stack_arg(multihot, "a multi-hot stack")
     names = channel_names(arr.shape[0], names)
     if overlap not in ("error", "ignore", "priority"):
         raise FormatError(f"overlap must be 'error', 'ignore' or 'priority', not {overlap!r}.")
@@ -378,6 +346,11 @@ def multihot_to_labels(
     top = max(n_ch, ignore_value if overlap == "ignore" else 0)
     out = np.empty(flat.shape[1], label_dtype(top))
     strict = priority is None and overlap == "error"
+    if n_ch <= LUT_CHANNELS:
+        lut, bad = _painting_lut(n_ch, order, overlap, ignore_value, out.dtype)
+        if decode_codes(flat, lut, out, bad if strict else None) is not None:
+            raise _overlap_error(arr, flat, names)
+        return back(out.reshape(spatial))
     for s in blocks(flat.shape[1]):
         lab = out[s]
         lab[...] = 0
@@ -389,22 +362,40 @@ def multihot_to_labels(
             np.copyto(lab, c + 1, where=m.view(np.bool_), casting="unsafe")
         if cnt is not None:
             if strict and (cnt > 1).any():
-                report = check_overlaps(arr, names)
-                total = _count_overlapping(flat)
-                first = min(f.first_index for f in report.findings)
-                pairs = "; ".join(" & ".join(f.channels) + f" ({f.count})"
-                                  for f in report.findings)
-                at = f"slice {first[0]}" if len(spatial) >= 3 else f"{first}"
-                raise OverlapError(
-                    f"{total} voxels belong to more than one channel ({pairs}), first at {at}, "
-                    "and a label map holds one value per voxel: pass a priority (later "
-                    "channels win) or overlap='ignore' to mark them 255, or keep the multi-hot "
-                    "stack (BCEWithLogitsLoss) or its atoms.",
-                    report,
-                )
+                raise _overlap_error(arr, flat, names)
             if overlap == "ignore":
                 np.copyto(lab, ignore_value, where=cnt > 1, casting="unsafe")
     return back(out.reshape(spatial))
+
+
+def _painting_lut(
+    n_ch: int, order: list[int], overlap: str, ignore_value: int, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lookup table code -> label for a painting order, and the codes that overlap."""
+    bits = code_bits(n_ch)
+    lut = np.zeros(len(bits), dtype)
+    for c in order:                       # later channels overwrite earlier ones
+        lut[bits[:, c]] = c + 1
+    overlapping = bits.sum(axis=1) > 1
+    if overlap == "ignore":
+        lut[overlapping] = ignore_value
+    return lut, overlapping
+
+
+def _overlap_error(arr: np.ndarray, flat: np.ndarray, names: tuple[str, ...]) -> OverlapError:
+    spatial = arr.shape[1:]
+    report = check_overlaps(arr, names)
+    total = _count_overlapping(flat)
+    first = min(f.first_index for f in report.findings)
+    pairs = "; ".join(" & ".join(f.channels) + f" ({f.count})" for f in report.findings)
+    at = f"slice {first[0]}" if len(spatial) >= 3 else f"{first}"
+    return OverlapError(
+        f"{total} voxels belong to more than one channel ({pairs}), first at {at}, "
+        "and a label map holds one value per voxel: pass a priority (later "
+        "channels win) or overlap='ignore' to mark them 255, or keep the multi-hot "
+        "stack (BCEWithLogitsLoss) or its atoms.",
+        report,
+    )
 
 
 def _count_overlapping(flat: np.ndarray) -> int:
@@ -417,167 +408,3 @@ def _count_overlapping(flat: np.ndarray) -> int:
     return total
 
 
-@dataclass(frozen=True, eq=False)
-class AtomTable:
-    """Which channels each atom stands for; atom 0 is "no channel".
-
-    Attributes
-    ----------
-    names : tuple of str
-        Channel names, length C.
-    combos : ndarray of bool, shape (n_atoms, C)
-        ``combos[a, c]`` is True when atom ``a`` includes channel ``c``.
-    """
-
-    names: tuple[str, ...]
-    combos: np.ndarray
-
-    def __post_init__(self) -> None:
-        combos = np.asarray(self.combos, dtype=bool)
-        if combos.ndim != 2 or combos.shape[1] != len(self.names):
-            raise FormatError(
-                f"an atom table needs one column per channel ({len(self.names)}), "
-                f"but has shape {combos.shape}."
-            )
-        if combos.shape[0] == 0 or combos[0].any():
-            raise FormatError("atom 0 of an atom table must be the empty combination.")
-        object.__setattr__(self, "combos", combos)
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, AtomTable) and self.names == other.names
-                and np.array_equal(self.combos, other.combos))
-
-    __hash__ = None  # mutable-looking array field: not hashable
-
-    @property
-    def n_atoms(self) -> int:
-        """Number of atoms, background (0) included."""
-        return int(self.combos.shape[0])
-
-    def channels_of(self, atom: int) -> tuple[str, ...]:
-        """Channel names that atom ``atom`` includes."""
-        return tuple(n for n, on in zip(self.names, self.combos[atom], strict=True) if on)
-
-    def regions(self) -> dict[str, list[int]]:
-        """Channel name -> atoms that include it (nnU-Net's region tuples)."""
-        return {n: [int(a) for a in np.flatnonzero(self.combos[:, c])]
-                for c, n in enumerate(self.names)}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form: channel names and each atom's channels."""
-        return {"names": list(self.names),
-                "atoms": [list(self.channels_of(a)) for a in range(self.n_atoms)]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AtomTable:
-        """Inverse of :meth:`to_dict`."""
-        try:
-            names = tuple(str(n) for n in d["names"])
-            combos = np.array([[n in set(a) for n in names] for a in d["atoms"]], bool)
-            unknown = {c for a in d["atoms"] for c in a} - set(names)
-        except (KeyError, TypeError) as exc:
-            raise FormatError(
-                "an atom table needs 'names' and 'atoms' lists, as written by to_dict()."
-            ) from exc
-        if unknown:
-            raise FormatError(f"the atom table names unknown channels: {sorted(unknown)}.")
-        return cls(names, combos.reshape(len(d["atoms"]), len(names)))
-
-
-def _code_dtype(n_ch: int) -> np.dtype:
-    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
-        if n_ch <= np.dtype(dt).itemsize * 8:
-            return np.dtype(dt)
-    raise FormatError(f"atoms support at most 64 channels, but the stack has {n_ch}.")
-
-
-def multihot_to_atoms(multihot: Any, names: Sequence[str] | None = None) -> tuple[Any, AtomTable]:
-    """Encode a multi-hot stack losslessly as one integer per channel combination.
-
-    Atom 0 is "no channel"; the other combinations that occur are numbered by
-    (number of channels, channel indices), so the numbering does not depend on
-    where in the image a combination first occurs.
-
-    Examples
-    --------
-    >>> m = np.array([[[1, 1, 0, 0]], [[0, 1, 1, 0]]])
-    >>> atoms, table = multihot_to_atoms(m, ["whole", "part_1"])
-    >>> atoms
-    array([[1, 3, 2, 0]], dtype=uint8)
-    >>> table.regions()
-    {'whole': [1, 3], 'part_1': [2, 3]}
-    >>> bool((atoms_to_multihot(atoms, table) == m).all())
-    True
-    """
-    arr, back = _channel_stack(multihot, "a multi-hot stack")
-    names = channel_names(arr.shape[0], names)
-    n_ch = arr.shape[0]
-    flat, spatial = flat_channels(arr), arr.shape[1:]
-    cdt = _code_dtype(n_ch)
-    codes = np.empty(flat.shape[1], cdt)
-    small = n_ch <= 16
-    present = np.zeros(1 << n_ch, bool) if small else None
-    tmp = np.empty(min(flat.shape[1], 1 << 18), cdt)
-    for s in blocks(flat.shape[1]):
-        code = codes[s]
-        code[...] = 0
-        t = tmp[: code.size]
-        for c in range(n_ch):
-            np.left_shift(as_mask_u8(flat[c, s]), c, out=t, dtype=cdt, casting="unsafe")
-            np.bitwise_or(code, t, out=code)
-        if small:
-            present[np.bincount(code, minlength=1 << n_ch).nonzero()[0]] = True
-    found = np.flatnonzero(present) if small else np.unique(codes)
-    shifts = np.arange(n_ch, dtype=np.uint64)
-    bits = ((found[:, None].astype(np.uint64) >> shifts) & 1).astype(bool)
-    keys = sorted(range(len(found)),
-                  key=lambda i: (int(bits[i].sum()), tuple(np.flatnonzero(bits[i]))))
-    combos = np.zeros((1, n_ch), bool)
-    ordered = [i for i in keys if bits[i].any()]
-    combos = np.concatenate([combos, bits[ordered]]) if ordered else combos
-    table = AtomTable(names, combos)
-    out_dt = label_dtype(table.n_atoms - 1)
-    if small:
-        lut = np.zeros(1 << n_ch, out_dt)
-        lut[found[ordered]] = np.arange(1, len(ordered) + 1, dtype=out_dt)
-        out = np.empty(codes.size, out_dt)
-        for s in blocks(codes.size):
-            np.take(lut, codes[s], out=out[s])
-    else:
-        rank = np.zeros(len(found), out_dt)
-        rank[ordered] = np.arange(1, len(ordered) + 1, dtype=out_dt)
-        out = rank[np.searchsorted(found, codes)]
-    return back(out.reshape(spatial)), table
-
-
-def atoms_to_multihot(atoms: Any, table: AtomTable, *, dtype: Any = np.uint8) -> Any:
-    """Decode atoms back to the multi-hot stack, using their table.
-
-    Examples
-    --------
-    >>> t = AtomTable(("a", "b"), np.array([[0, 0], [1, 0], [1, 1]], bool))
-    >>> atoms_to_multihot(np.array([0, 1, 2]), t)
-    array([[0, 1, 1],
-           [0, 0, 1]], dtype=uint8)
-    """
-    arr, back = _labels(atoms)
-    if arr.size and int(arr.max()) >= table.n_atoms:
-        raise FormatError(
-            f"atom value {int(arr.max())} is beyond the table's {table.n_atoms} atoms; "
-            "the atoms and the table do not belong together."
-        )
-    flat = np.ascontiguousarray(arr).reshape(-1)
-    out = np.empty((len(table.names), flat.size), dtype=dtype)
-    _fill_regions(flat, [np.flatnonzero(table.combos[:, c]) if table.combos[:, c].any()
-                         else np.array([table.n_atoms]) for c in range(len(table.names))], out)
-    return back(out.reshape((len(table.names), *arr.shape)))
-
-
-def atom_regions(table: AtomTable) -> dict[str, list[int]]:
-    """Channel name -> atom values that include it (nnU-Net ``regions``).
-
-    >>> t = AtomTable(("whole", "part"), np.array([[0, 0], [1, 0], [1, 1]], bool))
-    >>> atom_regions(t)
-    {'whole': [1, 2], 'part': [2]}
-    """
-    return table.regions()
