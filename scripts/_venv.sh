@@ -51,6 +51,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
 PIP=("$VENV/bin/python" -m pip)
+# pip install, without the noise of pip's per-package notes about unreadable local indexes.
+pip_install() { "${PIP[@]}" install -q "$@" 2> >(grep -v '^WARNING: Location' >&2); }
 
 # Prefer a CPU build of torch when one lies in pip's local find-links (as on
 # our CI machines): a bare `torch` requirement may pull a multi-GB CUDA build.
@@ -59,7 +61,7 @@ if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     if "${PIP[@]}" install -q --no-index --no-deps torch >/dev/null 2>&1; then
         ver="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))')"
         say "using the local torch build $ver"
-        "${PIP[@]}" install -q "torch==$ver"
+        pip_install "torch==$ver"
     else
         say "installing torch from the package index (set PIP_INDEX_URL or install torch into $VENV first to choose a build)"
     fi
@@ -70,7 +72,6 @@ STAMP="$VENV/.segreview-$EXTRA.stamp"
 WANT="$(cat "$REPO/pyproject.toml" "$REPO/scripts/_venv.sh" | cksum)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     say "installing napari-segreview[$EXTRA] into $VENV"
-    "${PIP[@]}" install -q -e "$REPO[$EXTRA]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-    "$VENV/bin/python" -c 'import napari_segreview' || { say "installation failed (see above)."; exit 1; }
+    pip_install -e "$REPO[$EXTRA]" || { say "installation failed (see above)."; exit 1; }
     echo "$WANT" > "$STAMP"
 fi

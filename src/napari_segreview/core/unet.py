@@ -6,12 +6,17 @@ conv that returns raw logits (no sigmoid or softmax: the model card says how
 each head is activated). It scripts with :func:`torch.jit.script` and gives
 the same result in training and eval mode when ``norm="group"``.
 
-Input sizes must be divisible by ``2 ** depth`` along every spatial axis;
-:func:`napari_segreview.core.predict.predict` pads slices and tiles to such a
-multiple and crops the logits back, so callers of the engine never see this.
+Input sizes must be divisible by ``2 ** depth`` along every spatial axis.
+:func:`napari_segreview.core.predict.predict` always feeds the model tiles of
+the card's ``input.tile`` size (it pads smaller slices up to the tile and crops
+the logits back), so a card whose tile is a multiple of ``2 ** depth`` (the
+demo card's ``[256, 256]``) is all a UNet needs; without a tile, whole slices
+go in as they are and must have such sizes themselves.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -27,8 +32,8 @@ def _conv(spatial_dims: int, cin: int, cout: int, kernel: int, bias: bool = Fals
 
 
 def _norm(spatial_dims: int, channels: int, norm: str) -> nn.Module:
-    if norm == "group":
-        return nn.GroupNorm(min(8, channels), channels)
+    if norm == "group":  # up to 8 groups of at least 4 channels each
+        return nn.GroupNorm(math.gcd(8, max(1, channels // 4)), channels)
     return nn.BatchNorm2d(channels) if spatial_dims == 2 else nn.BatchNorm3d(channels)
 
 
@@ -72,7 +77,7 @@ class UNet(nn.Module):
         Feature channels at full resolution; level ``i`` has ``base * 2**i``.
     depth : int
         Number of 2x downsamplings. Every spatial size of the input must be
-        divisible by ``2 ** depth`` (the prediction engine pads to that).
+        divisible by ``2 ** depth`` (the prediction engine pads to the card's tile).
     norm : {"group", "batch"}
         GroupNorm (same output in training and eval mode, default) or
         BatchNorm (running statistics in eval mode).
@@ -89,7 +94,10 @@ class UNet(nn.Module):
     >>> net = UNet(1, 5, base=8, depth=3).eval()
     >>> net(torch.zeros(2, 1, 64, 48)).shape
     torch.Size([2, 5, 64, 48])
-    >>> scripted = torch.jit.script(net)
+    >>> import warnings
+    >>> with warnings.catch_warnings():   # torch >= 2.10 marks torch.jit as deprecated
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     scripted = torch.jit.script(net)
     >>> scripted(torch.zeros(1, 1, 32, 40)).shape
     torch.Size([1, 5, 32, 40])
     >>> UNet(1, 2, spatial_dims=3, base=4, depth=2)(torch.zeros(1, 1, 8, 16, 12)).shape
