@@ -29,14 +29,7 @@ from napari_segreview.core._arrays import (
     label_dtype,
     unravel,
 )
-from napari_segreview.core._kernels import (
-    LUT_CHANNELS,
-    channel_stack_arg,
-    code_bits,
-    decode_codes,
-    fill_regions,
-    labels_arg,
-)
+from napari_segreview.core._kernels import channel_stack_arg, fill_regions, labels_arg
 from napari_segreview.core.atoms import (
     AtomTable,
     atom_regions,
@@ -197,17 +190,6 @@ def onehot_to_labels(onehot: Any, *, ignore_value: int | None = None) -> Any:
         )
     flat, spatial = flat_channels(arr), arr.shape[1:]
     out = np.empty(flat.shape[1], label_dtype(max(n_ch - 1, ignore_value or 0)))
-    if n_ch <= LUT_CHANNELS:
-        bits = code_bits(n_ch)
-        single = bits.sum(axis=1) == 1
-        lut = np.zeros(len(bits), out.dtype)
-        lut[single] = np.argmax(bits[single], axis=1)
-        bad = ~single
-        if ignore_value is not None:
-            lut[0], bad[0] = ignore_value, False
-        if decode_codes(flat, lut, out, bad) is not None:
-            raise _not_onehot_error(flat, spatial, ignore_value)
-        return back(out.reshape(spatial))
     for s in blocks(flat.shape[1]):
         lab = out[s]
         lab[...] = 0
@@ -346,11 +328,6 @@ def multihot_to_labels(
     top = max(n_ch, ignore_value if overlap == "ignore" else 0)
     out = np.empty(flat.shape[1], label_dtype(top))
     strict = priority is None and overlap == "error"
-    if n_ch <= LUT_CHANNELS:
-        lut, bad = _painting_lut(n_ch, order, overlap, ignore_value, out.dtype)
-        if decode_codes(flat, lut, out, bad if strict else None) is not None:
-            raise _overlap_error(arr, flat, names)
-        return back(out.reshape(spatial))
     for s in blocks(flat.shape[1]):
         lab = out[s]
         lab[...] = 0
@@ -366,20 +343,6 @@ def multihot_to_labels(
             if overlap == "ignore":
                 np.copyto(lab, ignore_value, where=cnt > 1, casting="unsafe")
     return back(out.reshape(spatial))
-
-
-def _painting_lut(
-    n_ch: int, order: list[int], overlap: str, ignore_value: int, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lookup table code -> label for a painting order, and the codes that overlap."""
-    bits = code_bits(n_ch)
-    lut = np.zeros(len(bits), dtype)
-    for c in order:                       # later channels overwrite earlier ones
-        lut[bits[:, c]] = c + 1
-    overlapping = bits.sum(axis=1) > 1
-    if overlap == "ignore":
-        lut[overlapping] = ignore_value
-    return lut, overlapping
 
 
 def _overlap_error(arr: np.ndarray, flat: np.ndarray, names: tuple[str, ...]) -> OverlapError:
