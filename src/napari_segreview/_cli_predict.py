@@ -50,7 +50,8 @@ examples:
 FORMATS = ("tif", "npz", "npy")
 
 
-def _count(text: str) -> int:
+def positive_int(text: str) -> int:
+    """Argument type: a whole number of at least 1 (shared by the subcommands)."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
     return int(text)
@@ -75,7 +76,7 @@ def add_predict(subparsers: Any) -> None:
     p.add_argument("--device", default="auto", metavar="{auto,cpu,cuda}",
                    help="where the model runs: auto (a GPU when there is one), cpu, cuda, "
                         "cuda:N (default auto)")
-    p.add_argument("--batch-size", type=_count, default=8, metavar="N",
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
                    help="slices or tiles per forward pass (default 8)")
     p.add_argument("--probabilities", choices=("float16", "uint8"),
                    help="also write each head's probabilities, as float16 or as uint8 0..255")

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from napari_segreview._cli_predict import add_predict
+from napari_segreview._cli_predict import add_predict, positive_int
 from napari_segreview.core.formats import FormatError, OverlapError
 
 __all__ = ["SUBCOMMANDS", "add_convert", "add_demo", "build_parser", "main"]
@@ -36,12 +36,6 @@ def _list(text: str) -> list[str]:
     if not all(items):
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list like a,b,c")
     return items
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 def _label_value(text: str) -> int:
@@ -95,7 +89,7 @@ def add_convert(subparsers: Any) -> None:
                            "top); 'later' means channel order")
     rule.add_argument("--overlap", choices=["ignore"],
                       help="stack -> labels: mark overlapping voxels with --ignore-value (255)")
-    p.add_argument("--num-classes", type=_count, metavar="N",
+    p.add_argument("--num-classes", type=positive_int, metavar="N",
                    help="labels -> onehot: number of channels (default: max label + 1)")
     p.add_argument("--names", metavar="A,B,C", type=_list,
                    help="names of the stack's channels (the input's or the output's)")

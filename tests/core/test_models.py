@@ -1,3 +1,4 @@
+import inspect
 import textwrap
 from types import SimpleNamespace
 
@@ -37,14 +38,7 @@ def factory(tmp_path, monkeypatch):
             """
             import torch
 
-            class Net(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
-                    self.head = torch.nn.Conv2d(4, 2, 1)
-
-                def forward(self, x):
-                    return self.head(torch.relu(self.conv(x)))
+            {net_source}
 
             def build():
                 return Net()
@@ -56,7 +50,7 @@ def factory(tmp_path, monkeypatch):
 
             NOT_CALLABLE = 3
             """
-        )
+        ).replace("{net_source}", textwrap.indent(inspect.getsource(Net), " " * 12).lstrip())
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     return "segreview_testnets:build"

@@ -88,6 +88,18 @@ def as_mask_u8(block: np.ndarray) -> np.ndarray:
     return block.astype(np.uint8)
 
 
+def channel_count(flat: np.ndarray, s: slice) -> np.ndarray:
+    """How many channels are non-zero at each voxel of block ``s`` of a ``(C, N)`` stack.
+
+    >>> channel_count(np.array([[1, 0, 2], [1, 0, 0]]), slice(0, 3)).tolist()
+    [2, 0, 1]
+    """
+    cnt = np.zeros(s.stop - s.start, np.uint16)
+    for c in range(flat.shape[0]):
+        np.add(cnt, flat[c, s] != 0, out=cnt, casting="unsafe")
+    return cnt
+
+
 def unravel(flat_index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Coordinate of a flat (C-order) index, as plain ints.
 

@@ -17,9 +17,9 @@ import numpy as np
 
 from napari_segreview.core._arrays import (
     FormatError,
-    as_mask_u8,
     as_numpy,
     blocks,
+    channel_count,
     flat_channels,
     require_integer,
     unravel,
@@ -182,10 +182,7 @@ def check_overlaps(multihot: Any, names: Sequence[str] | None = None) -> CheckRe
     # One cheap pass to learn whether anything overlaps at all.
     hot_blocks = []
     for s in blocks(n):
-        cnt = np.zeros(s.stop - s.start, np.uint16)
-        for c in range(flat.shape[0]):
-            np.add(cnt, as_mask_u8(flat[c, s]) != 0, out=cnt, casting="unsafe")
-        if (cnt >= 2).any():
+        if (channel_count(flat, s) >= 2).any():
             hot_blocks.append(s)
     report = CheckReport("overlaps")
     if not hot_blocks:

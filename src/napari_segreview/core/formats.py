@@ -25,6 +25,7 @@ from napari_segreview.core._arrays import (
     FormatError,
     as_mask_u8,
     blocks,
+    channel_count,
     flat_channels,
     label_dtype,
     unravel,
@@ -136,9 +137,7 @@ def _not_onehot_error(flat: np.ndarray, spatial: tuple, ignore_value: int | None
     none_total = many_total = 0
     first = None
     for s in blocks(flat.shape[1]):
-        cnt = np.zeros(s.stop - s.start, np.uint16)
-        for c in range(flat.shape[0]):
-            np.add(cnt, as_mask_u8(flat[c, s]), out=cnt, casting="unsafe")
+        cnt = channel_count(flat, s)
         bad = (cnt > 1) if ignore_value is not None else (cnt != 1)
         none_total += int(np.count_nonzero(cnt == 0))
         many_total += int(np.count_nonzero(cnt > 1))
@@ -364,10 +363,7 @@ def _overlap_error(arr: np.ndarray, flat: np.ndarray, names: tuple[str, ...]) ->
 def _count_overlapping(flat: np.ndarray) -> int:
     total = 0
     for s in blocks(flat.shape[1]):
-        cnt = np.zeros(s.stop - s.start, np.uint16)
-        for c in range(flat.shape[0]):
-            np.add(cnt, as_mask_u8(flat[c, s]), out=cnt, casting="unsafe")
-        total += int(np.count_nonzero(cnt > 1))
+        total += int(np.count_nonzero(channel_count(flat, s) > 1))
     return total
 
 
