@@ -24,11 +24,22 @@ it. Keys:
     The model card as a dict (:meth:`ModelCard.to_dict`), on decision layers.
 ``model``
     The model file, as a string, on decision layers.
+``channels``
+    On an overlap layer (Review widget): the channel names it counts; its
+    value is the number of those channels on at a voxel (0 where fewer than 2).
 ``prediction``
     On decision layers: a read-only copy of the model's decision as it came
     out of the model, so corrections can be compared with it (QA) and
     exported. It is a numpy array, so it is not JSON: sessions store it as an
     array file, and :func:`json_meta` drops it.
+``superseded``
+    ``True`` on a decision layer the user had edited when the same image and
+    model were run again: Predict keeps it under a new name (``"... (edited)"``)
+    instead of removing it, and no longer treats it as part of its run.
+``session``
+    On layers saved in a review session: ``{"folder": str, "layer": id}``, the
+    session folder and the layer's id there (set by the Review session panel;
+    the session does not store this key itself).
 """
 
 from __future__ import annotations
