@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
+from napari_segreview._napari import _convert_widget as cw
+from napari_segreview.core.card import load_card
+from napari_segreview.core.phantom import make_ct_phantom
+from napari_segreview.data import demo_card_path
+
 pytestmark = pytest.mark.gui
+TIMEOUT = 30000
 
 
 def masks():
@@ -25,45 +31,97 @@ def widget(make_napari_viewer):
     return viewer, w
 
 
-def select(w, names):
-    for i in range(w.layers.count()):
-        w.layers.item(i).setSelected(w.layers.item(i).text() in names)
+def convert(qtbot, w, names, mode=None, rule=None):
+    w.select(names)
+    if mode:
+        w.mode.setCurrentText(mode)
+    if rule:
+        w.rule.setCurrentText(rule)
+    done = []
+    w.converted.connect(done.append)
+    w.failed.connect(done.append)
+    assert w.run() is not None
+    qtbot.waitUntil(lambda: bool(done) and not w.busy, timeout=TIMEOUT)
+    return done[0]
 
 
-def test_overlap_is_refused_with_a_message(widget):
+def test_overlap_is_refused_with_a_message(widget, qtbot):
     viewer, w = widget
-    select(w, ["whole", "part"])
-    w.mode.setCurrentText("Binary layers -> one label map")
-    w.rule.setCurrentText("Refuse overlaps")
-    w.run()
+    out = convert(qtbot, w, ["whole", "part"], "Binary layers -> one label map",
+                  "Refuse overlaps")
+    assert isinstance(out, str)
     assert len(viewer.layers) == 3, "nothing must be added on error"
     assert "12 voxels belong to more than one channel" in w.status.text()  # 3 slices x 2 x 2
 
 
-def test_later_layers_win(widget):
+def test_nothing_selected_is_a_sentence(widget, monkeypatch):
+    _, w = widget
+    errors = []
+    monkeypatch.setattr(cw, "show_error", errors.append)
+    w.select([])
+    assert w.run() is None
+    assert errors == ["select one or more Labels layers first."]
+
+
+def test_later_layers_win(widget, qtbot):
     viewer, w = widget
-    select(w, ["whole", "part"])
-    w.rule.setCurrentText("Later layers win")
-    w.run()
+    convert(qtbot, w, ["whole", "part"], rule="Later layers win")
     out = viewer.layers["label map"]
     m = masks()
     expected = np.where(m["part"] == 1, 2, np.where(m["whole"] == 1, 1, 0))
     np.testing.assert_array_equal(np.asarray(out.data), expected)
     np.testing.assert_allclose(out.scale, (2.0, 0.5, 0.5))
+    assert out.metadata["segreview"]["classes"] == ["background", "whole", "part"]
 
 
-def test_atoms_round_trip_through_layers(widget):
+def test_atoms_round_trip_through_layers(widget, qtbot):
     viewer, w = widget
-    select(w, ["whole", "part", "other"])
-    w.mode.setCurrentText("Binary layers -> atoms (lossless)")
-    w.run()
+    convert(qtbot, w, ["whole", "part", "other"], "Binary layers -> atoms (lossless)")
     atoms = viewer.layers["atoms"]
     # Combinations present: {}, {whole}, {other}, {whole, part}, {whole, other}.
     assert len(np.unique(np.asarray(atoms.data))) == 5
-    select(w, ["atoms"])
-    w.mode.setCurrentText("Label map or atoms -> binary layers")
-    w.run()
+    convert(qtbot, w, ["atoms"], "Label map or atoms -> binary layers")
     m = masks()
     for name in m:
         restored = [layer for layer in viewer.layers if layer.name.startswith(name)][-1]
         np.testing.assert_array_equal(np.asarray(restored.data), m[name])
+        assert restored.metadata["segreview"] == {"kind": "mask", "channel": name}
+
+
+def test_a_label_map_that_is_not_binary_is_refused(widget, qtbot):
+    viewer, w = widget
+    viewer.add_labels(np.full((3, 8, 8), 2, np.uint8), name="plain labels")
+    out = convert(qtbot, w, ["whole", "plain labels"], "Binary layers -> atoms (lossless)")
+    assert "'plain labels' holds values up to 2, so it is a label map" in out
+
+
+def test_decision_layers_of_a_run(make_napari_viewer, qtbot):
+    """A sigmoid decision layer plus a softmax label map: the classes become channels."""
+    viewer = make_napari_viewer()
+    ph = make_ct_phantom((3, 48, 48))
+    card = load_card(demo_card_path()).to_dict()
+    base = {"kind": "decision", "run": "r", "image": "CT", "card": card}
+    viewer.add_labels(ph.masks[0], name="whole", metadata={"segreview": {
+        **base, "head": "whole", "channel": "whole", "prediction": ph.masks[0]}})
+    viewer.add_labels(ph.parts, name="parts", metadata={"segreview": {
+        **base, "head": "parts", "channel": None, "prediction": ph.parts,
+        "classes": ["background", "part_1", "part_2", "part_3"]}})
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
+    convert(qtbot, w, ["whole", "parts"], "Binary layers -> atoms (lossless)")
+    atoms = np.asarray(viewer.layers["atoms"].data)
+    # Plain numpy: every voxel's combination of the 4 channels.
+    combos = {tuple(int(v) for v in ph.masks[:, z, y, x])
+              for z, y, x in np.ndindex(ph.parts.shape)}
+    assert len(np.unique(atoms)) == len(combos)
+    convert(qtbot, w, ["atoms"], "Label map or atoms -> binary layers")
+    for i, name in enumerate(("whole", "part_1", "part_2", "part_3")):
+        layer = [x for x in viewer.layers if x.metadata.get("segreview", {}).get("kind") == "mask"
+                 and x.metadata["segreview"]["channel"] == name][-1]
+        np.testing.assert_array_equal(np.asarray(layer.data), ph.masks[i])
+    # whole and the parts overlap: the later layer (the parts) wins in a label map.
+    convert(qtbot, w, ["whole", "parts"], "Binary layers -> one label map", "Later layers win")
+    lab = viewer.layers["label map"]
+    assert lab.metadata["segreview"]["classes"] == [
+        "background", "whole", "part_1", "part_2", "part_3"]
+    expected = np.where(ph.parts > 0, ph.parts.astype(int) + 1, ph.masks[0].astype(int))
+    np.testing.assert_array_equal(np.asarray(lab.data), expected)

@@ -12,7 +12,7 @@ import numpy as np
 
 from napari_segreview.core.formats import FormatError
 
-__all__ = ["dice", "per_channel_dice"]
+__all__ = ["dice", "dice_counts", "per_channel_dice"]
 
 
 def dice(pred: np.ndarray, target: np.ndarray) -> float:
@@ -53,6 +53,33 @@ def dice(pred: np.ndarray, target: np.ndarray) -> float:
     if total == 0:
         return 1.0
     return 2.0 * int(np.count_nonzero(p & t)) / total
+
+
+def dice_counts(intersection, n_pred, n_target):
+    """Dice ``2 I / (P + T)`` from voxel counts, elementwise; 1.0 where ``P + T == 0``.
+
+    Parameters
+    ----------
+    intersection, n_pred, n_target : int or array of int
+        Voxels in both masks, in the prediction, in the target.
+
+    Returns
+    -------
+    float or ndarray of float64
+        A float for scalar counts, an array for array counts.
+
+    Examples
+    --------
+    >>> dice_counts(1, 2, 1)
+    0.6666666666666666
+    >>> dice_counts(np.array([0, 3, 0]), np.array([0, 3, 2]), np.array([0, 3, 0])).tolist()
+    [1.0, 1.0, 0.0]
+    """
+    i = np.asarray(intersection, np.float64)
+    total = np.asarray(n_pred, np.float64) + np.asarray(n_target, np.float64)
+    safe = np.where(total > 0, total, 1.0)
+    out = np.where(total > 0, 2.0 * i / safe, 1.0)
+    return float(out) if out.ndim == 0 else out
 
 
 def per_channel_dice(
