@@ -14,7 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from napari_segreview._cli_export import add_export
 from napari_segreview._cli_predict import add_predict, positive_int
+from napari_segreview._cli_session import add_session
 from napari_segreview.core.formats import FormatError, OverlapError
 
 __all__ = ["SUBCOMMANDS", "add_convert", "add_demo", "build_parser", "main"]
@@ -158,7 +160,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 #: Registration functions, one per subcommand; later modules add theirs here.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_convert, add_predict, add_demo]
+SUBCOMMANDS: list[Callable[[Any], None]] = [
+    add_convert, add_predict, add_export, add_session, add_demo,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,200 @@
+"""napari reader of training-target exports, and writers of Labels layers as targets.
+
+* :func:`get_export_reader`: opens an export folder, a case folder or a case
+  manifest (tif/npz exports and nnU-Net datasets written by SegReview) and
+  rebuilds the layers that were exported: the image and, per head, the label
+  map layer (softmax) or one binary layer per channel (sigmoid), with the
+  names, dtypes, scale and ``segreview`` metadata they had (the ``prediction``
+  array is not exported). Anything else gets ``None``, so other readers try.
+* :func:`write_multihot`: several binary Labels layers -> one multi-hot stack
+  file (``.tif``/``.npz``), channel names from the layers.
+* :func:`write_label_map`: one Labels layer -> a label-map file with its class
+  names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_segreview._napari._meta import KEY, json_meta
+from napari_segreview.core.arrayfiles import ArrayMeta, write_array
+from napari_segreview.core.checks import check_binary
+from napari_segreview.core.formats import FormatError
+from napari_segreview.core.targets_io import ExportedCase, find_export_root, read_export
+
+__all__ = ["case_layer_data", "get_export_reader", "layer_record", "layer_records",
+           "write_label_map", "write_multihot"]
+
+
+def get_export_reader(path: str | list[str]) -> Any:
+    """Return a reader for a SegReview export (folder, case folder or manifest), else None.
+
+    Examples
+    --------
+    >>> get_export_reader("/no/such/export") is None
+    True
+    """
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    p = Path(path)
+    root = find_export_root(p)
+    if root is None:
+        return None
+    is_case = p == root or (p.is_dir() and (p / "manifest.json").is_file()) or (
+        p.is_file() and p.suffix == ".json" and p.name != "dataset.json"
+        and (p.name == "manifest.json" or p.parent.name == "manifests"))
+    return _read if is_case else None
+
+
+def _read(path: str | list[str]) -> list[tuple]:
+    if isinstance(path, (list, tuple)):
+        path = path[0]
+    layers: list[tuple] = []
+    for case in read_export(path):
+        layers.extend(case_layer_data(case))
+    return layers
+
+
+def _kwargs(rec: dict[str, Any], fallback_name: str, spacing: Any) -> dict[str, Any]:
+    kw: dict[str, Any] = {"name": rec.get("name", fallback_name)}
+    scale = rec.get("scale", spacing)
+    if scale is not None:
+        kw["scale"] = tuple(scale)
+    if rec.get("translate") is not None:
+        kw["translate"] = tuple(rec["translate"])
+    if rec.get("metadata") is not None:
+        kw["metadata"] = {KEY: rec["metadata"]}
+    return kw
+
+
+def case_layer_data(case: ExportedCase) -> list[tuple]:
+    """LayerData tuples (napari) for one exported case (see :func:`layer_records`).
+
+    Without layer records (an export from the CLI), the image and one layer
+    per softmax head / sigmoid channel are made, named ``<case> <channel>``.
+    """
+    records = case.manifest.get("layers") or default_records(case)
+    targets = {t.head: t for t in case.targets}
+    out: list[tuple] = []
+    for rec in records:
+        if rec.get("role") == "image":
+            data = case.image
+            if case.manifest["image"].get("mode") == "raw" and rec.get("dtype"):
+                data = data.astype(np.dtype(rec["dtype"]), copy=False)
+            kw = _kwargs(rec, case.name, case.spacing)
+            for key in ("contrast_limits", "colormap", "rgb"):
+                if rec.get(key) is not None:
+                    kw[key] = rec[key]
+            out.append((data, kw, "image"))
+            continue
+        t = targets.get(rec.get("head"))
+        if t is None:
+            continue
+        ch = rec.get("channel")
+        if t.kind == "sigmoid":
+            data = t.data[t.channels.index(ch)]
+        elif ch is None:
+            data = t.data
+        else:   # a binary mask that was painted into the label map
+            data = (t.data == t.channels.index(ch)).view(np.uint8)
+        if rec.get("dtype"):
+            data = data.astype(np.dtype(rec["dtype"]), copy=False)
+        out.append((np.ascontiguousarray(data), _kwargs(rec, f"{case.name} {ch or t.head}",
+                                                        case.spacing), "labels"))
+    return out
+
+
+def default_records(case: ExportedCase) -> list[dict[str, Any]]:
+    """Layer records for a case exported without any (from the CLI)."""
+    recs: list[dict[str, Any]] = [{"role": "image", "name": case.name,
+                                   "metadata": {"kind": "image"}}]
+    for t in case.targets:
+        base = {"head": t.head, "head_kind": t.kind}
+        if t.kind == "softmax":
+            recs.append({"role": "target", "head": t.head, "channel": None,
+                         "name": f"{case.name} {t.head}",
+                         "metadata": {"kind": "labels", **base, "channel": None,
+                                      "classes": list(t.channels)}})
+        else:
+            recs.extend({"role": "target", "head": t.head, "channel": c,
+                         "name": f"{case.name} {c}",
+                         "metadata": {"kind": "mask", **base, "channel": c}}
+                        for c in t.channels)
+    return recs
+
+
+def layer_record(layer: Any, **extra: Any) -> dict[str, Any]:
+    """What the reader needs to rebuild ``layer``: name, scale, dtype, SegReview metadata.
+
+    Image layers also keep ``rgb`` and ``contrast_limits``; ``extra`` adds the
+    role (``image``/``target``), the head and the channel.
+    """
+    rec = {"name": layer.name, "scale": [float(s) for s in layer.scale],
+           "translate": [float(s) for s in layer.translate],
+           "dtype": np.asarray(layer.data).dtype.str,
+           "metadata": json_meta(layer.metadata.get(KEY) or {}) or None, **extra}
+    if hasattr(layer, "contrast_limits") and not hasattr(layer, "selected_label"):
+        rec.update(rgb=bool(getattr(layer, "rgb", False)),
+                   contrast_limits=[float(c) for c in layer.contrast_limits])
+    return rec
+
+
+def layer_records(image_layer: Any, parts: list[tuple[Any, str, str | None]]) -> list[dict]:
+    """Records of the image and the exported layers (written into the manifest).
+
+    ``parts`` lists ``(layer, head, channel)``: the channel of a sigmoid head
+    the layer holds, ``None`` for a softmax label map, or a class name for a
+    binary mask painted into a label map.
+    """
+    return [layer_record(image_layer, role="image"),
+            *(layer_record(layer, role="target", head=h, channel=c) for layer, h, c in parts)]
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def _spacing(meta: dict[str, Any], ndim: int) -> tuple[float, ...] | None:
+    scale = meta.get("scale")
+    if scale is None:
+        return None
+    return tuple(float(s) for s in scale)[-ndim:]
+
+
+def write_multihot(path: str, layer_data: list[tuple]) -> list[str]:
+    """npe2 writer: binary Labels layers -> one multi-hot stack ``(C, ...)`` uint8 file."""
+    if not layer_data:
+        raise FormatError("select one or more binary Labels layers to save.")
+    shapes = {np.shape(d) for d, _, _ in layer_data}
+    if len(shapes) != 1:
+        raise FormatError(f"the selected layers have different shapes {sorted(shapes)}; select "
+                          "layers of one image.")
+    names = [str((m.get("metadata") or {}).get(KEY, {}).get("channel") or m.get("name"))
+             for _, m, _ in layer_data]
+    if len(set(names)) != len(names):
+        names = [str(m.get("name")) for _, m, _ in layer_data]
+    stack = np.stack([np.asarray(d) for d, _, _ in layer_data])
+    report = check_binary(stack, names)
+    if not report.ok:
+        raise FormatError(f"{report.findings[0].message[:-1]}; a multi-hot stack holds binary "
+                          "masks: save that layer as a label map instead.")
+    meta = ArrayMeta("multihot", names, spacing=_spacing(layer_data[0][1], stack.ndim - 1))
+    write_array(path, stack.astype(np.uint8), meta)
+    return [path]
+
+
+def write_label_map(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    """npe2 writer: one Labels layer -> a label map file with its class names."""
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "biu":
+        raise FormatError("a label map holds integer labels; this layer holds "
+                          f"{arr.dtype} data.")
+    seg = (meta.get("metadata") or {}).get(KEY, {})
+    classes = seg.get("classes")
+    out = arr.view(np.uint8) if arr.dtype == np.bool_ else arr   # the layer's own dtype
+    write_array(path, out, ArrayMeta("labels", classes, spacing=_spacing(meta, arr.ndim)))
+    return [path]

@@ -1,0 +1,168 @@
+"""Export widget, export reader and writers: layers -> export -> layers, bit for bit."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_segreview._napari._export_io import get_export_reader, write_label_map, write_multihot
+from napari_segreview._napari._export_widget import select
+from napari_segreview.core.arrayfiles import read_array
+from napari_segreview.core.card import load_card
+from napari_segreview.core.phantom import make_ct_phantom
+from napari_segreview.data import demo_card_path
+
+pytestmark = pytest.mark.gui
+SHAPE = (3, 32, 32)
+
+
+@pytest.fixture
+def phantom():
+    return make_ct_phantom(SHAPE, seed=1)
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Export training targets")
+    return viewer, w
+
+
+def add_ground_truth(viewer, ph):
+    viewer.add_image(ph.image, name="CT phantom", scale=ph.spacing,
+                     metadata={"segreview": {"kind": "image", "units": "HU"}})
+    for i, name in enumerate(ph.names):
+        viewer.add_labels(ph.masks[i], name=f"{name} (ground truth)", scale=ph.spacing,
+                          metadata={"segreview": {"kind": "mask", "channel": name}})
+
+
+def add_decisions(viewer, ph):
+    card = load_card(demo_card_path())
+    viewer.add_image(ph.image, name="ct", scale=ph.spacing)
+    common = {"card": card.to_dict(), "image": "ct", "run": "r1", "model": "demo_bone.pt"}
+    viewer.add_labels(ph.masks[0], name="whole", scale=ph.spacing, metadata={"segreview": {
+        "kind": "decision", "head": "whole", "head_kind": "sigmoid", "channel": "whole",
+        **common}})
+    viewer.add_labels(ph.parts.astype(np.int32), name="parts", scale=ph.spacing,
+                      metadata={"segreview": {
+                          "kind": "decision", "head": "parts", "head_kind": "softmax",
+                          "channel": None, "classes": list(card.head("parts").channels),
+                          "prediction": ph.parts.copy(), **common}})
+
+
+def run(qtbot, w, action):
+    with qtbot.waitSignal(w.done, timeout=20000) as sig:
+        getattr(w, action)()
+    return sig.args[0]
+
+
+def assert_layers_equal(restored, originals):
+    for data, kw, kind in restored:
+        orig = originals[kw["name"]]
+        assert kind == orig._type_string
+        src = np.asarray(orig.data)
+        assert data.dtype == src.dtype, kw["name"]
+        np.testing.assert_array_equal(data, src)
+        np.testing.assert_allclose(kw["scale"], orig.scale)
+        want = {k: v for k, v in orig.metadata.get("segreview", {}).items() if k != "prediction"}
+        assert kw.get("metadata", {}).get("segreview", {}) == want
+
+
+@pytest.mark.parametrize("fmt", ["tif", "npz", "nnunet"])
+def test_decision_layers_round_trip(viewer_widget, qtbot, tmp_path, phantom, fmt):
+    viewer, w = viewer_widget
+    add_decisions(viewer, phantom)
+    assert {i.text() for i in w.sigmoid_list.selectedItems()} == {"whole"}   # auto-selected
+    assert {i.text() for i in w.softmax_list.selectedItems()} == {"parts"}
+    w.folder.setText(str(tmp_path / "ex"))
+    w.format.setCurrentText(fmt)
+    w.image_layer.setCurrentText("ct")
+    assert run(qtbot, w, "export") == "export", w.status.text()
+    assert "pos_weight" in w.stats_view.toPlainText()
+    reader = get_export_reader(str(tmp_path / "ex"))
+    assert reader is not None
+    restored = reader(str(tmp_path / "ex"))
+    assert [kw["name"] for _, kw, _ in restored] == ["ct", "whole", "parts"]
+    assert_layers_equal(restored, {ly.name: ly for ly in viewer.layers})
+
+
+def test_statistics_are_shown_before_writing(viewer_widget, qtbot, tmp_path, phantom):
+    viewer, w = viewer_widget
+    add_ground_truth(viewer, phantom)
+    select(w.sigmoid_list, [f"{n} (ground truth)" for n in phantom.names])
+    w.folder.setText(str(tmp_path / "ex"))
+    assert run(qtbot, w, "preview") == "preview"
+    assert not (tmp_path / "ex").exists()
+    stats = w.last_stats["heads"]["channels"]
+    assert stats["positives"] == phantom.masks.reshape(4, -1).sum(1).tolist()
+    assert "whole" in w.stats_view.toPlainText()
+
+
+def test_ground_truth_by_hand_with_overlap_rule(viewer_widget, qtbot, tmp_path, phantom):
+    viewer, w = viewer_widget
+    add_ground_truth(viewer, phantom)
+    parts = [f"part_{i} (ground truth)" for i in (1, 2, 3)]
+    select(w.softmax_list, ["whole (ground truth)", *parts])
+    w.folder.setText(str(tmp_path / "ex"))
+    w.rule.setCurrentText("Refuse overlaps")
+    assert run(qtbot, w, "export") == "error"
+    assert "belong to more than one channel" in w.status.text()
+    assert not (tmp_path / "ex").exists()
+    select(w.sigmoid_list, ["whole (ground truth)"])
+    select(w.softmax_list, parts)
+    w.case_name.setText("patient/7")
+    assert run(qtbot, w, "export") == "export", w.status.text()
+    assert (tmp_path / "ex" / "patient_7" / "manifest.json").is_file()
+    restored = get_export_reader(str(tmp_path / "ex" / "patient_7"))(str(tmp_path / "ex"))
+    assert_layers_equal(restored, {ly.name: ly for ly in viewer.layers})
+
+
+def test_shape_mismatch_is_a_notification_and_writes_nothing(viewer_widget, qtbot, tmp_path,
+                                                             phantom):
+    viewer, w = viewer_widget
+    add_ground_truth(viewer, phantom)
+    viewer.add_labels(np.zeros((3, 30, 32), np.uint8), name="wrong")
+    select(w.sigmoid_list, ["wrong"])
+    w.folder.setText(str(tmp_path / "ex"))
+    assert run(qtbot, w, "export") == "error"
+    assert "does not fit the image" in w.status.text()
+    assert not (tmp_path / "ex").exists()
+
+
+def test_reader_declines_other_paths(tmp_path):
+    (tmp_path / "a.tif").write_bytes(b"x")
+    assert get_export_reader(str(tmp_path)) is None
+    assert get_export_reader(str(tmp_path / "a.tif")) is None
+    assert get_export_reader([str(tmp_path), str(tmp_path)]) is None
+
+
+def test_writers_keep_names_and_values(tmp_path, phantom):
+    layer_data = [(phantom.masks[i], {"name": f"{n} (gt)", "scale": phantom.spacing,
+                                      "metadata": {"segreview": {"channel": n}}}, "labels")
+                  for i, n in enumerate(phantom.names)]
+    (path,) = write_multihot(str(tmp_path / "m.tif"), layer_data)
+    data, meta = read_array(path)
+    np.testing.assert_array_equal(data, phantom.masks)
+    assert meta.kind == "multihot" and meta.channel_names == phantom.names
+    assert meta.spacing == phantom.spacing
+    classes = ["background", "part_1", "part_2", "part_3"]
+    (path,) = write_label_map(str(tmp_path / "l.npz"), phantom.parts.astype(np.int32),
+                              {"metadata": {"segreview": {"classes": classes}}})
+    data, meta = read_array(path)
+    assert data.dtype == np.int32 and meta.channel_names == tuple(classes)
+    np.testing.assert_array_equal(data, phantom.parts)
+    bad = [(np.full((2, 2), 2, np.uint8), {"name": "x"}, "labels")]
+    with pytest.raises(ValueError, match="neither 0 nor 1"):
+        write_multihot(str(tmp_path / "bad.tif"), bad)
+    assert not (tmp_path / "bad.tif").exists()
+
+
+def test_manifest_records_the_layers(viewer_widget, qtbot, tmp_path, phantom):
+    viewer, w = viewer_widget
+    add_decisions(viewer, phantom)
+    w.folder.setText(str(tmp_path / "ex"))
+    w.image_layer.setCurrentText("ct")
+    assert run(qtbot, w, "export") == "export", w.status.text()
+    man = json.loads((tmp_path / "ex" / "ct" / "manifest.json").read_text())
+    assert [r["name"] for r in man["layers"]] == ["ct", "whole", "parts"]
+    assert man["layers"][2]["dtype"] == np.dtype(np.int32).str
