@@ -40,6 +40,12 @@ it. Keys:
     On layers saved in a review session: ``{"folder": str, "layer": id}``, the
     session folder and the layer's id there (set by the Review session panel;
     the session does not store this key itself).
+``units``, ``source``, ``format``, ``spacing_unit``
+    On image layers opened by the reader (:mod:`napari_segreview.core.io`): the
+    values' units (``"HU"`` for rescaled CT; the CT phantom sets it too), the
+    path opened, the reader's format (``"dicom"``, ``"nifti"``, ``"tiff"``,
+    ``"slices"``, ``"picture"``, ``"array"``) and the unit of the layer's scale
+    (``"mm"``, ``"µm"``). Keys are absent when unknown.
 """
 
 from __future__ import annotations

@@ -1,0 +1,156 @@
+"""What the Predict widget runs off the GUI thread, and the sentences it shows for errors.
+
+No Qt or napari here, and torch only inside the functions: :func:`run_model`
+is the Predict widget's worker (the same ``load_model`` and ``predict`` calls
+as ``segreview predict``), :func:`find_devices` labels the device choices,
+:func:`error_message` turns any exception of a run into one sentence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from napari_segreview.core._arrays import FormatError
+
+__all__ = ["DEVICES", "card_summary", "check_paths", "error_message", "find_devices", "run_model"]
+
+#: The device choices, in the order the widget lists them.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def find_devices() -> dict[str, tuple[bool, str]]:
+    """Each device choice: whether it can run here, and a label saying what was found.
+
+    Imports torch, so the widget calls it in a worker, never at start-up.
+
+    Examples
+    --------
+    >>> found = find_devices()
+    >>> found["cpu"]
+    (True, 'cpu')
+    >>> sorted(found) == sorted(DEVICES) and found["auto"][0]
+    True
+    """
+    import torch
+
+    out = {"cpu": (True, "cpu")}
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        gpus = f", {n} GPUs" if n > 1 else ""
+        out["cuda"] = (True, f"cuda ({torch.cuda.get_device_name(0)}{gpus})")
+    else:
+        out["cuda"] = (False, "cuda (no CUDA GPU found)")
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    out["mps"] = (has_mps, "mps (Apple GPU)" if has_mps else "mps (not found)")
+    best = "cuda" if out["cuda"][0] else "mps" if has_mps else "cpu"
+    out["auto"] = (True, f"auto: {out[best][1]}")
+    return out
+
+
+def run_model(image: Any, model_path: str, card: Any, *, factory: str | None = None,
+              device: str = "auto", batch_size: int = 8, probabilities: str | None = "float16",
+              progress: Any = None, cancel: Any = None) -> Any:
+    """Load the model and predict ``image`` with it: what the widget's worker runs.
+
+    The same calls as ``segreview predict``: :func:`~napari_segreview.core.models.
+    load_model` then :func:`~napari_segreview.core.predict.predict` (which
+    raises ``Cancelled`` when ``cancel`` is set between batches).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_segreview.core.card import load_card
+    >>> from napari_segreview.data import demo_card_path, demo_model_path
+    >>> ct = np.full((1, 32, 32), -1000, np.int16)
+    >>> result = run_model(ct, str(demo_model_path()), load_card(demo_card_path()),
+    ...                    device="cpu", probabilities=None)
+    >>> result.heads["parts"].decision.shape, result.heads["whole"].decision.max()
+    ((1, 32, 32), np.uint8(0))
+    """
+    from napari_segreview.core.models import load_model, select_device
+    from napari_segreview.core.predict import predict
+
+    dev = select_device(device)
+    model = load_model(model_path, factory=factory or None, device=dev)
+    return predict(image, model, card, device=dev, batch_size=batch_size,
+                   probabilities=probabilities, progress=progress, cancel=cancel)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def error_message(exc: BaseException, image_name: str, card_name: str) -> str:
+    r"""One sentence for the user about an exception raised by a prediction.
+
+    Examples
+    --------
+    >>> error_message(FormatError("the card is wrong."), "ct", "c.yaml")
+    'the card is wrong.'
+    >>> error_message(RuntimeError("Given groups=1, weight of size [8, 1, 3, 3]\n..."),
+    ...               "ct", "c.yaml")   # doctest: +NORMALIZE_WHITESPACE
+    "the model failed on 'ct' (Given groups=1, weight of size [8, 1, 3, 3]); check that
+    the card c.yaml describes this model's input (channels, spatial_dims, tile)."
+    """
+    if isinstance(exc, FormatError):
+        return str(exc)
+    if type(exc).__name__ == "OutOfMemoryError":
+        return (f"the GPU ran out of memory even with one tile per batch ({_first_line(exc)}): "
+                "choose the cpu device or a card with a smaller tile.")
+    if isinstance(exc, MemoryError):
+        return ("there is not enough memory for this image: keep probabilities as uint8 or "
+                "none, or crop the image.")
+    if isinstance(exc, ImportError):
+        return (f"PyTorch cannot be imported in napari's Python ({_first_line(exc)}): install "
+                "torch into the environment napari runs in and restart napari.")
+    if isinstance(exc, RuntimeError):
+        return (f"the model failed on {image_name!r} ({_first_line(exc)}); check that the "
+                f"card {card_name} describes this model's input (channels, spatial_dims, tile).")
+    return f"the prediction failed ({type(exc).__name__}: {_first_line(exc)})."
+
+
+def card_summary(card: Any, path: str | Path, found_beside: bool = False) -> str:
+    """One line about a model card for the widget: its heads, channels and input.
+
+    Examples
+    --------
+    >>> from napari_segreview.core.card import load_card
+    >>> from napari_segreview.data import demo_card_path
+    >>> print(card_summary(load_card(demo_card_path()), demo_card_path(), True))
+    demo_bone.card.yaml (found beside the model): demo-bone-phantom - whole (sigmoid: whole); \
+parts (softmax: background, part_1, part_2, part_3). Input: 1 channel(s), 2-D, normalize window.
+    """
+    heads = "; ".join(f"{h.name} ({h.kind}: {', '.join(h.channels)})" for h in card.heads)
+    where = " (found beside the model)" if found_beside else ""
+    i = card.input
+    return (f"{Path(path).name}{where}: {card.name} - {heads}. Input: {i.channels} "
+            f"channel(s), {i.spatial_dims}-D, normalize {i.normalize.kind}.")
+
+
+def check_paths(model: str, card: str) -> str:
+    """The model file as an absolute path; a missing file or card is one sentence.
+
+    Examples
+    --------
+    >>> from napari_segreview.data import demo_card_path, demo_model_path
+    >>> check_paths(str(demo_model_path()), str(demo_card_path())) == str(demo_model_path())
+    True
+    >>> check_paths("/no/such/model.pt", "")
+    Traceback (most recent call last):
+    ...
+    napari_segreview.core._arrays.FormatError: the model file /no/such/model.pt does not \
+exist: choose the model file.
+    """
+    if not model:
+        raise FormatError("choose a model file first (Model file > Browse...).")
+    path = Path(model).expanduser()
+    if not path.is_file():
+        what = "is a folder, not a model file" if path.is_dir() else "does not exist"
+        raise FormatError(f"the model file {model} {what}: choose the model file.")
+    if not card:
+        raise FormatError(f"no model card was found beside {path.name}: pick its card "
+                          "(YAML) in the Model card field.")
+    return str(path.resolve())
