@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 
+from io_samples import write_ct_series
 from napari_segreview import cli
-from napari_segreview._cli_predict import ProgressBar, add_predict
+from napari_segreview._cli_predict import ProgressBar
 from napari_segreview.core.arrayfiles import read_array
 from napari_segreview.core.metrics import dice
 from napari_segreview.core.phantom import make_ct_phantom
@@ -17,15 +18,6 @@ from napari_segreview.data import demo_card_path, demo_model_path
 
 SHAPE = (4, 128, 128)
 PARTS = ("background", "part_1", "part_2", "part_3")
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch):
-    """Make sure ``predict`` is registered, whether or not cli.py lists it yet."""
-    if add_predict not in cli.SUBCOMMANDS and not any(
-        getattr(f, "__name__", "") == "add_predict" for f in cli.SUBCOMMANDS
-    ):
-        monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, add_predict])
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +193,63 @@ def test_help_mentions_the_card(capsys):
     rc, out, _ = run(capsys, "predict", "--help")
     assert rc == 0 and "--card" in out and "--probabilities" in out
     assert Path(demo_model_path()).with_name("demo_bone.card.yaml") == demo_card_path()
+
+
+def test_predict_on_a_dicom_folder(files, capsys, phantom):
+    pytest.importorskip("pydicom")
+    tmp, model = files
+    # Shuffled file names, InstanceNumbers in reverse, HU stored with intercept -1024.
+    write_ct_series(tmp / "dicom", phantom.image, pixel_spacing=(0.8, 0.7), step=2.5)
+    (tmp / "dicom" / "DICOMDIR.txt").write_text("not an image")
+    rc, _, err = run(capsys, "predict", tmp / "dicom", "--model", model, "-o", tmp / "a",
+                       "--device", "cpu")
+    assert rc == 0, err
+    assert err == ""
+    rc, _, err = run(capsys, "predict", tmp / "scan.npy", "--model", model, "-o", tmp / "b",
+                     "--device", "cpu")
+    assert rc == 0, err
+    for head in ("whole", "parts"):
+        from_dicom, meta = read_array(tmp / "a" / f"{head}.tif")
+        from_npy, npy_meta = read_array(tmp / "b" / f"{head}.tif")
+        np.testing.assert_array_equal(from_dicom, from_npy)   # same voxels, same order
+        np.testing.assert_allclose(meta.spacing, (2.5, 0.8, 0.7))
+        assert npy_meta.spacing is None                          # a plain .npy has none
+    whole, _ = read_array(tmp / "a" / "whole.tif")
+    assert dice(whole[0], phantom.masks[0]) > 0.9
+
+
+def test_predict_on_nifti_and_a_folder_of_slices(files, capsys, phantom):
+    nib = pytest.importorskip("nibabel")
+    tmp, model = files
+    affine = np.diag([-0.8, -0.8, 2.5, 1.0])                     # voxel axes already L, P, S
+    nifti = nib.Nifti1Image(phantom.image.transpose(2, 1, 0), affine)
+    nifti.header.set_xyzt_units("mm")
+    nib.save(nifti, tmp / "ct.nii.gz")
+    slices = tmp / "slices"
+    slices.mkdir()
+    for k, plane in enumerate(phantom.image):                    # 16-bit TIFF slices
+        tifffile.imwrite(slices / f"slice{k + 1}.tif", plane)
+    rc, _, err = run(capsys, "predict", tmp / "scan.tif", "--model", model, "-o", tmp / "ref",
+                     "--device", "cpu")
+    assert rc == 0, err
+    reference, _ = read_array(tmp / "ref" / "parts.tif")
+    for name, spacing in (("ct.nii.gz", (2.5, 0.8, 0.8)), ("slices", None)):
+        out_dir = tmp / f"out_{name}"
+        rc, _, err = run(capsys, "predict", tmp / name, "--model", model, "-o", out_dir,
+                         "--device", "cpu")
+        assert rc == 0, err
+        parts, meta = read_array(out_dir / "parts.tif")
+        np.testing.assert_array_equal(parts, reference)
+        assert meta.spacing == spacing
+
+
+def test_unreadable_inputs_are_one_sentence(files, capsys):
+    tmp, model = files
+    (tmp / "empty").mkdir()
+    (tmp / "bad.dcm").write_bytes(b"garbage" * 30)
+    (tmp / "cut.nii.gz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(30))
+    for name in ("empty", "bad.dcm", "cut.nii.gz", "missing.tif", "notes.txt"):
+        rc, out, err = run(capsys, "predict", tmp / name, "--model", model, "-o", tmp / "out")
+        assert rc == 2 and out == "", name
+        assert err.startswith("segreview: error: ") and err.count("\n") == 1, err
+        assert "Traceback" not in err and not (tmp / "out").exists()

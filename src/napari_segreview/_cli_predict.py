@@ -1,13 +1,15 @@
 """``segreview predict``: run a model over a stack and write one file per head.
 
 Registered in :mod:`napari_segreview.cli` through :func:`add_predict`. The
-handler reads the image (TIFF stack or ``.npy``/``.npz``), finds the model card
-beside the model unless ``--card`` names one, runs
+handler reads the image with :func:`napari_segreview.core.io.read_image` (TIFF,
+DICOM folder or file, NIfTI, folder of slices, PNG/JPEG, ``.npy``/``.npz``),
+finds the model card beside the model unless ``--card`` names one, runs
 :func:`napari_segreview.core.predict.predict` and writes, into ``OUT_DIR``:
 
 - ``<head>.<ext>`` for every head: a label map (class index per voxel) for a
   softmax head, a multi-hot stack ``(C, [Z,] Y, X)`` for a sigmoid head, with
-  the channel names and the input's voxel spacing in the file's metadata;
+  the channel names and the input's voxel spacing (from the image's header:
+  DICOM, NIfTI, ImageJ/OME TIFF) in the file's metadata;
 - ``<head>_probabilities.<ext>`` with ``--probabilities float16|uint8``.
 
 Nothing partial is ever left: files are written into a hidden temporary
@@ -32,17 +34,21 @@ from napari_segreview.core.formats import FormatError
 __all__ = ["ProgressBar", "add_predict", "run_predict"]
 
 PREDICT_HELP = """\
-Run a PyTorch segmentation model over an image stack (.tif/.tiff, .npy, .npz)
-and write one file per head of its model card into OUT_DIR: a label map for a
-softmax head, a multi-hot stack for a sigmoid head, channel names in the
-metadata. The card (YAML) describes the model's input and output channels; it
-is found beside the model (<model>.card.yaml, <model>.yaml or card.yaml) unless
---card names it.
+Run a PyTorch segmentation model over an image and write one file per head of
+its model card into OUT_DIR: a label map for a softmax head, a multi-hot stack
+for a sigmoid head, channel names in the metadata. IMAGE is a TIFF stack, a
+DICOM series (its folder or one of its files; values in HU), a NIfTI volume
+(.nii, .nii.gz), a folder of 2-D slices, a PNG/JPEG picture, or .npy/.npz; its
+voxel spacing is written into the results' metadata. The card (YAML) describes
+the model's input and output channels; it is found beside the model
+(<model>.card.yaml, <model>.yaml or card.yaml) unless --card names it.
 """
 
 PREDICT_EPILOG = """\
 examples:
   segreview predict scan.tif --model bone.pt -o predictions/
+  segreview predict dicom/CT_series/ --model bone.pt -o predictions/
+  segreview predict ct.nii.gz --model bone.pt -o predictions/
   segreview predict scan.npy --model bone.pt --card bone.card.yaml -o out --probabilities uint8
   segreview predict scan.tif --model bone.pt -o out --device cpu --batch-size 4 --no-amp
 """
@@ -66,7 +72,9 @@ def add_predict(subparsers: Any) -> None:
         epilog=PREDICT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("image", metavar="IMAGE", help="the image stack (.tif, .tiff, .npy, .npz)")
+    p.add_argument("image", metavar="IMAGE",
+                   help="the image: .tif/.tiff, a DICOM folder or file, .nii/.nii.gz, a folder "
+                        "of 2-D slices, .png/.jpg, .npy/.npz")
     p.add_argument("--model", required=True, metavar="MODEL",
                    help="TorchScript (.pt) or torch.export (.pt2) model file")
     p.add_argument("--card", metavar="CARD",
@@ -225,14 +233,20 @@ def _describe(path: Path, array: Any, meta: Any) -> str:
 
 def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None) -> int:
     """Handle ``segreview predict``: load, predict, write, print what was written."""
-    from napari_segreview.core.arrayfiles import read_array
+    import numpy as np
+
+    from napari_segreview.core.io import read_image
 
     out_dir = Path(args.out_dir)
     if not Path(args.model).is_file():
         what = "is a folder, not a model file" if Path(args.model).is_dir() else "does not exist"
         raise FormatError(f"the model file {args.model} {what}; check the --model path.")
     card, card_path = _load_card(args)
-    image, meta = read_array(args.image)
+    loaded = read_image(args.image)
+    for note in loaded.notes:
+        print(f"segreview: warning: {' '.join(note.split())}", file=sys.stderr)
+    image = np.asarray(loaded.data)
+    spacing = loaded.spacing if loaded.calibrated else None
     # Refuse before the (possibly long) run if results exist and --force is missing.
     heads = [h.name for h in card.heads]
     planned = [f"{h}.{args.format}" for h in heads]
@@ -269,7 +283,7 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
     seconds = time.perf_counter() - t0
     for warning in prediction.warnings:
         print(f"segreview: warning: {' '.join(str(warning).split())}", file=sys.stderr)
-    files = _outputs(prediction, meta.spacing, args.format)
+    files = _outputs(prediction, spacing, args.format)
     paths = write_results(out_dir, files, args.force)
     for path, (_, array, ameta) in zip(paths, files, strict=True):
         print("wrote " + _describe(path, array, ameta))
