@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from napari_segreview._cli_export import add_export
 from napari_segreview._cli_predict import add_predict, positive_int
+from napari_segreview._cli_review import add_check, add_qa
 from napari_segreview._cli_session import add_session
 from napari_segreview.core.formats import FormatError, OverlapError
 
@@ -144,8 +145,9 @@ def add_demo(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "demo",
         help="open napari with the plugin and the CT phantom sample",
-        description="Open napari with the plugin's widget and the CT phantom sample "
-                    "(needs a display; use xvfb-run on a machine without one).",
+        description="Open napari with the CT phantom sample and the Predict and Review "
+                    "panels (the demo model is preselected: press Run). Needs a display; "
+                    "use xvfb-run on a machine without one.",
     )
     p.add_argument("--screenshot", metavar="PNG",
                    help="save a picture of the window there and close (for docs and tests)")
@@ -161,7 +163,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 #: Registration functions, one per subcommand; later modules add theirs here.
 SUBCOMMANDS: list[Callable[[Any], None]] = [
-    add_convert, add_predict, add_export, add_session, add_demo,
+    add_convert, add_predict, add_check, add_qa, add_export, add_session, add_demo,
 ]
 
 

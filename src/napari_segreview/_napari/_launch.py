@@ -25,7 +25,10 @@ NO_DISPLAY = (
 
 
 def run_demo(screenshot: str | Path | None = None) -> int:
-    """Open napari with the CT phantom and the plugin's widget.
+    """Open napari with the CT phantom and the Predict and Review panels docked.
+
+    The Predict panel starts with the bundled demo model, so pressing Run is
+    all a new user has to do.
 
     With ``screenshot``, save a picture of the whole window there and close
     instead of waiting for the user (used for the docs and the tests).
@@ -39,7 +42,8 @@ def run_demo(screenshot: str | Path | None = None) -> int:
     viewer = napari.Viewer(title="napari-segreview")
     viewer.window.resize(1400, 900)
     viewer.open_sample("napari-segreview", "ct_phantom")
-    viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
+    viewer.window.add_plugin_dock_widget("napari-segreview", "Predict")
+    viewer.window.add_plugin_dock_widget("napari-segreview", "Review and correct", tabify=True)
     viewer.dims.set_current_step(0, viewer.dims.nsteps[0] // 2)
     if screenshot is not None:
         from qtpy.QtWidgets import QApplication
@@ -49,6 +53,9 @@ def run_demo(screenshot: str | Path | None = None) -> int:
         viewer.reset_view()
         QApplication.processEvents()
         viewer.screenshot(str(screenshot), canvas_only=False)
+        from napari.qt.threading import WorkerBase
+
+        WorkerBase.await_workers(30_000)  # the Predict panel lists devices in a worker
         viewer.close()
         print(f"saved a screenshot of the demo window to {screenshot}")
         return 0

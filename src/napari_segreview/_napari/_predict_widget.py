@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari.layers import Image
-from napari.qt.threading import create_worker
+from napari.qt.threading import WorkerBase, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import (
+    QApplication,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -321,7 +322,17 @@ class PredictWidget(QWidget):
                                _connect={"returned": self._on_devices,
                                          "errored": self._on_devices_error})
         self._device_worker = worker
+        app = QApplication.instance()
+        if app is not None:
+            # A worker thread still running when Python exits aborts the process:
+            # when napari quits, stop the run and wait for both workers first.
+            app.aboutToQuit.connect(self.shutdown)
         worker.start()
+
+    def shutdown(self, msecs: int = 10_000) -> None:
+        """Cancel a running prediction and wait (at most ``msecs``) for this widget's workers."""
+        self._cancel.set()
+        WorkerBase.await_workers(msecs)
 
     def _on_devices(self, found: dict) -> None:
         for i in range(self.device.count()):
