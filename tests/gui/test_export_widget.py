@@ -166,3 +166,23 @@ def test_manifest_records_the_layers(viewer_widget, qtbot, tmp_path, phantom):
     man = json.loads((tmp_path / "ex" / "ct" / "manifest.json").read_text())
     assert [r["name"] for r in man["layers"]] == ["ct", "whole", "parts"]
     assert man["layers"][2]["dtype"] == np.dtype(np.int32).str
+
+
+def test_views_are_not_offered_and_superseded_layers_not_preselected(viewer_widget, phantom):
+    viewer, w = viewer_widget
+    add_decisions(viewer, phantom)
+    viewer.add_image(phantom.image.astype(np.float16), name="parts: part_1 (p)",
+                     metadata={"segreview": {"kind": "probability", "head": "parts"}})
+    viewer.add_labels(phantom.masks.sum(0).astype(np.uint8), name="overlap",
+                      metadata={"segreview": {"kind": "overlap"}})
+    old = viewer.add_labels(phantom.masks[0], name="whole (edited)")
+    old.metadata["segreview"] = {**viewer.layers["whole"].metadata["segreview"],
+                                 "superseded": True}
+    w._refresh()
+    images = [w.image_layer.itemText(i) for i in range(w.image_layer.count())]
+    assert images == ["ct"]
+    offered = [w.sigmoid_list.item(i).text() for i in range(w.sigmoid_list.count())]
+    assert "overlap" not in offered and "whole (edited)" in offered
+    chosen = [i.text() for i in w.sigmoid_list.selectedItems()]
+    assert chosen == ["whole"]
+    assert [i.text() for i in w.softmax_list.selectedItems()] == ["parts"]

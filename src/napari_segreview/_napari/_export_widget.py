@@ -151,8 +151,11 @@ class ExportWidget(QWidget):
     # ------------------------------------------------------------------ layer lists
 
     def _refresh(self, *_args: Any) -> None:
-        labels = [ly for ly in self.viewer.layers if isinstance(ly, Labels)]
-        images = [ly.name for ly in self.viewer.layers if isinstance(ly, Image)]
+        # The Review panel's overlap view and Predict's probabilities are views, not data.
+        labels = [ly for ly in self.viewer.layers
+                  if isinstance(ly, Labels) and meta(ly).get("kind") != "overlap"]
+        images = [ly.name for ly in self.viewer.layers
+                  if isinstance(ly, Image) and meta(ly).get("kind") != "probability"]
         keep = self.image_layer.currentText()
         self.image_layer.clear()
         self.image_layer.addItems(images)
@@ -169,7 +172,8 @@ class ExportWidget(QWidget):
             for ly in labels:
                 lst.addItem(ly.name)
                 m = meta(ly)
-                auto = m.get("kind") == "decision" and m.get("head_kind") == kind
+                auto = (m.get("kind") == "decision" and m.get("head_kind") == kind
+                        and not m.get("superseded"))
                 if ly.name in chosen or (not chosen and auto):
                     lst.item(lst.count() - 1).setSelected(True)
 

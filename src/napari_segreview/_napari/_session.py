@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils.colormaps import CyclicLabelColormap, DirectLabelColormap
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QEvent, QObject, QTimer, Signal
 from qtpy.QtWidgets import QMessageBox
 
-from napari_segreview._napari._meta import KEY, json_meta, meta
+from napari_segreview._napari._meta import KEY, meta
+from napari_segreview._napari._session_records import image_info, layer_info, plain_json
 from napari_segreview.core.session import (
     Changes,
     LayerUpdate,
@@ -42,6 +42,19 @@ if TYPE_CHECKING:
 
 #: SegReview layer kinds that belong to a session automatically.
 SESSION_KINDS = ("decision", "mask", "labels", "atoms")
+
+
+def _main_window(viewer: Any) -> Any:
+    """Return the QMainWindow of ``viewer``, or None (headless, or a closed viewer).
+
+    napari has no public close hook, so the session filters the main window's
+    close event. Plugin widgets get a proxy viewer that warns on private
+    attributes; the proxy is unwrapped first.
+    """
+    real = getattr(viewer, "__wrapped__", viewer)
+    return getattr(getattr(real, "window", None), "_qt_window", None)
+
+
 _CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -53,49 +66,6 @@ def controller_for(viewer: Any) -> SessionController | None:
 def is_session_layer(layer: Any) -> bool:
     """True for Labels layers that join a session by themselves (SegReview kinds)."""
     return isinstance(layer, Labels) and meta(layer).get("kind") in SESSION_KINDS
-
-
-def _plain(obj: Any) -> Any:
-    def default(o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return str(o)
-    return json.loads(json.dumps(obj, default=default))
-
-
-def colormap_to_json(cmap: Any) -> dict[str, Any] | None:
-    """Describe a Labels colormap as JSON (direct colours or the cyclic table and seed)."""
-    if isinstance(cmap, DirectLabelColormap):
-        return {"type": "direct", "colors": [[k, np.asarray(v, float).tolist()]
-                                             for k, v in cmap.color_dict.items()]}
-    if isinstance(cmap, CyclicLabelColormap):
-        return {"type": "cyclic", "colors": np.asarray(cmap.colors, float).tolist(),
-                "seed": float(cmap.seed), "background_value": int(cmap.background_value)}
-    return None
-
-
-def layer_info(layer: Labels) -> dict[str, Any]:
-    """What a session records about a layer besides its data (JSON only)."""
-    m = {k: v for k, v in json_meta(meta(layer)).items() if k != "session"}
-    return _plain({
-        "name": layer.name, "scale": list(layer.scale), "translate": list(layer.translate),
-        "metadata": m,
-        "display": {"opacity": layer.opacity, "visible": layer.visible,
-                    "blending": str(layer.blending),
-                    "colormap": colormap_to_json(layer.colormap)},
-    })
-
-
-def image_info(layer: Image | None) -> dict[str, Any] | None:
-    """The session's record of its image layer: name, source path, shape, spacing."""
-    if layer is None:
-        return None
-    path = getattr(layer.source, "path", None)
-    return _plain({"name": layer.name, "path": None if path is None else str(path),
-                   "shape": list(layer.data.shape), "dtype": str(layer.data.dtype),
-                   "scale": list(layer.scale), "translate": list(layer.translate)})
 
 
 def ask_unsaved(parent: Any, message: str) -> str:
@@ -175,7 +145,7 @@ class SessionController(QObject):
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
         self._guard = None
-        qt_window = getattr(getattr(viewer, "window", None), "_qt_window", None)
+        qt_window = _main_window(viewer)
         if qt_window is not None:
             self._guard = _CloseGuard(self)
             qt_window.installEventFilter(self._guard)
@@ -450,7 +420,7 @@ class SessionController(QObject):
         """Flush before the window closes; ask only if that fails. False cancels the close."""
         ok, message = self.flush_sync()
         while not ok:
-            choice = ask_unsaved(getattr(self.viewer.window, "_qt_window", None),
+            choice = ask_unsaved(_main_window(self.viewer),
                                  f"The review session {self.session.folder} could not be "
                                  f"saved ({message}). Save again, discard the unsaved edits, "
                                  "or cancel closing?")
@@ -472,7 +442,7 @@ class SessionController(QObject):
                                (self.viewer.layers.events.removed, self._on_removed)):
             event.disconnect(handler)
         if self._guard is not None:
-            qt_window = getattr(getattr(self.viewer, "window", None), "_qt_window", None)
+            qt_window = _main_window(self.viewer)
             if qt_window is not None:
                 qt_window.removeEventFilter(self._guard)
             self._guard = None
@@ -494,7 +464,7 @@ def create_session(viewer: napari.Viewer, folder: str | Path, image: Image | Non
     card = next((meta(lay).get("card") for lay in viewer.layers
                  if meta(lay).get("kind") == "decision" and meta(lay).get("card")), None)
     info = image_info(image)
-    session = Session.create(folder, image=info, card=_plain(card) if card else None)
+    session = Session.create(folder, image=info, card=plain_json(card) if card else None)
     ctl = SessionController(viewer, session, interval_s=interval_s)
     if image is not None and info is not None and info["path"] is None:
         data = np.array(image.data)

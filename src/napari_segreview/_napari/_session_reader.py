@@ -12,22 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from napari.layers import Image
-from napari.utils.colormaps import CyclicLabelColormap
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
 from napari_segreview._napari._meta import KEY
+from napari_segreview._napari._session_records import colormap_from_json
 from napari_segreview.core.session import Session, SessionError, is_session, session_folder
-
-
-def colormap_from_json(d: dict[str, Any] | None) -> Any:
-    """Inverse of ``colormap_to_json`` (None when nothing was stored)."""
-    if not d:
-        return None
-    if d.get("type") == "direct":
-        return {(None if k is None else int(k)): v for k, v in d["colors"]}
-    return CyclicLabelColormap(colors=d["colors"], seed=d.get("seed", 0.5),
-                               background_value=d.get("background_value", 0))
 
 
 def session_layer_data(folder: str | Path) -> tuple[Session, list[tuple]]:
