@@ -10,8 +10,8 @@ import re
 
 import numpy as np
 import pytest
-from format_refs import random_labels, ref_first, ref_onehot
 
+from format_refs import random_labels, ref_first, ref_onehot
 from napari_segreview.core.formats import (
     FormatError,
     OverlapError,

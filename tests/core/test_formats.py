@@ -15,10 +15,10 @@ import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 import torch
-from format_refs import random_labels, ref_atoms, ref_first, ref_onehot, ref_paint
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from format_refs import random_labels, ref_atoms, ref_first, ref_onehot, ref_paint
 from napari_segreview.core.formats import (
     IGNORE,
     AtomTable,

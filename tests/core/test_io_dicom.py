@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 import pytest
-from io_samples import ct_volume, tilted_orientation, unit, write_ct_series
 
+from io_samples import ct_volume, tilted_orientation, unit, write_ct_series
 from napari_segreview.core.io import (
     MissingDependency,
     ReadError,

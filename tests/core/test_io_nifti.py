@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-from io_samples import ct_volume, write_ct_series
 
+from io_samples import ct_volume, write_ct_series
 from napari_segreview.core.io import MissingDependency, ReadError, read_image
 
 nib = pytest.importorskip("nibabel")
