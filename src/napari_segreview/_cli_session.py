@@ -77,31 +77,95 @@ def _file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "layer"
 
 
+def export_plan(s: Any, out: Path, fmt: str, include_removed: bool = False) -> list[tuple]:
+    """Return ``(record, path)`` for every layer to export: one file name each, no clash.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> recs = [NS(id="a1", name="bone", removed=False), NS(id="b2", name="bone", removed=False),
+    ...         NS(id="c3", name="old", removed=True)]
+    >>> [p.name for _, p in export_plan(NS(layers=recs), Path("out"), "tif")]
+    ['bone.tif', 'bone-b2.tif']
+    """
+    plan: list[tuple] = []
+    taken: set[Path] = set()
+    for rec in s.layers:
+        if rec.removed and not include_removed:
+            continue
+        path = out / f"{_file_name(rec.name)}.{fmt}"
+        if path in taken:
+            path = out / f"{_file_name(rec.name)}-{rec.id}.{fmt}"
+        taken.add(path)
+        plan.append((rec, path))
+    return plan
+
+
+def _targets(path: Path) -> list[Path]:
+    """The files writing ``path`` creates (an ``.npy`` has its ``.npy.json`` sidecar)."""
+    from napari_segreview.core.arrayfiles import sidecar_path
+
+    return [path, sidecar_path(path)] if path.suffix == ".npy" else [path]
+
+
 def run_export(args: argparse.Namespace) -> int:
-    """Handle ``segreview session export``: one file per layer, metadata kept."""
-    from napari_segreview.core.arrayfiles import ArrayMeta, write_array
+    """Handle ``segreview session export``: one file per layer, metadata kept.
+
+    Every target is checked before anything is written, and the files are
+    written into a hidden staging folder inside the output folder, then moved
+    into place: an error (a file that exists, a corrupt chunk, a full disk)
+    leaves the output folder as it was.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from napari_segreview.core.arrayfiles import ArrayMeta, _fsync_dir, write_array
     from napari_segreview.core.formats import FormatError
     from napari_segreview.core.session import Session
 
     s = Session.open(args.folder, writable=False)
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for rec in s.layers:
-        if rec.removed and not args.include_removed:
-            continue
-        m = rec.metadata
-        kind = "atoms" if m.get("kind") == "atoms" else "labels"
-        classes = m.get("classes")
-        meta = ArrayMeta(kind, tuple(classes) if classes else None, m.get("atom_table"),
-                         tuple(rec.scale) if rec.scale else None)
-        path = out / f"{_file_name(rec.name)}.{args.format}"
-        if path in written:
-            path = out / f"{_file_name(rec.name)}-{rec.id}.{args.format}"
-        if path.exists() and not args.force:
-            raise FormatError(f"{path} already exists; pass --force to overwrite it.")
-        write_array(path, s.read_layer(rec.id), meta)
-        written.append(path)
-    print(f"wrote {len(written)} layer file(s) to {out}: "
-          f"{', '.join(p.name for p in written) or 'none'}")
+    plan = export_plan(s, out, args.format, args.include_removed)
+
+    def check() -> None:
+        existing = [t for _, p in plan for t in _targets(p) if t.exists()]
+        if existing and not args.force:
+            names = ", ".join(p.name for p in existing)
+            raise FormatError(f"{names} already exist{'s' if len(existing) == 1 else ''} in "
+                              f"{out}; pass --force to overwrite, or choose another -o folder. "
+                              "Nothing was written.")
+
+    check()
+    moved: list[str] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".segreview-export-", dir=out))
+    except OSError as exc:
+        raise FormatError(f"cannot write into {out} ({exc.strerror or exc}); choose a "
+                          "writable folder.") from exc
+    try:
+        for rec, path in plan:
+            m = rec.metadata
+            kind = "atoms" if m.get("kind") == "atoms" else "labels"
+            classes = m.get("classes")
+            meta = ArrayMeta(kind, tuple(classes) if classes else None, m.get("atom_table"),
+                             tuple(rec.scale) if rec.scale else None)
+            write_array(staging / path.name, s.read_layer(rec.id), meta)
+        check()  # again: nothing appeared meanwhile
+        for _, path in plan:
+            for target in _targets(path):
+                if (staging / target.name).exists():
+                    os.replace(staging / target.name, target)
+                    moved.append(target.name)
+        _fsync_dir(out)
+    except OSError as exc:
+        done = f"only {', '.join(moved)} {'was' if len(moved) == 1 else 'were'} written" \
+            if moved else "nothing was written"
+        raise FormatError(f"could not write into {out} ({exc.strerror or exc}; {done}); check "
+                          "the disk and the folder.") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"wrote {len(plan)} layer file(s) to {out}: "
+          f"{', '.join(p.name for _, p in plan) or 'none'}")
     return 0

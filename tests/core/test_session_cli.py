@@ -49,3 +49,46 @@ def test_a_folder_without_a_session_is_one_clear_error(tmp_path, capsys):
     assert main(["session", "info", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("segreview: error:") and "holds no session" in err
+
+
+def test_export_checks_every_target_before_writing_any(tmp_path, capsys):
+    s, _, parts = _session(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gone.npy").write_bytes(b"mine")   # the second layer's target (in C order)
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["session", "export", str(s.folder), "-o", str(out), "--format", "npy",
+                 "--include-removed"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("segreview: error:") and "gone.npy already exists" in err
+    assert sorted(p.name for p in out.iterdir()) == before    # parts_labels.npy not written
+    assert (out / "gone.npy").read_bytes() == b"mine"
+    assert main(["session", "export", str(s.folder), "-o", str(out), "--format", "npy",
+                 "--include-removed", "--force"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "gone.npy", "gone.npy.json", "parts_labels.npy", "parts_labels.npy.json"]
+    np.testing.assert_array_equal(read_array(out / "parts_labels.npy")[0], parts)
+    np.testing.assert_array_equal(read_array(out / "gone.npy")[0], np.ones((3, 4, 5)))
+
+
+def test_export_writes_nothing_when_a_layer_cannot_be_read(tmp_path, capsys):
+    s = _session(tmp_path)[0]
+    b = next(r.id for r in s.layers if r.name == "gone")
+    for chunk in (s.folder / "layers" / b).glob("*.npz"):
+        chunk.write_bytes(b"damaged")                 # the second layer is corrupt
+    out = tmp_path / "out"
+    assert main(["session", "export", str(s.folder), "-o", str(out),
+                 "--include-removed"]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    assert list(out.iterdir()) == []                  # not even the first, readable layer
+
+
+def test_two_layers_with_one_name_get_two_files(tmp_path, capsys):
+    s = Session.create(tmp_path / "s")
+    one, two = np.zeros((2, 3), np.uint8), np.ones((2, 3), np.uint8)
+    s.add_layer("bone", one)
+    b = s.add_layer("bone", two)
+    assert main(["session", "export", str(s.folder), "-o", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(["bone.tif",
+                                                                  f"bone-{b}.tif"])
+    np.testing.assert_array_equal(read_array(tmp_path / "o" / f"bone-{b}.tif")[0], two)

@@ -8,6 +8,13 @@ hands them to a single worker thread that writes them and commits
 the disk, except when a session layer is removed or the window closes: then
 pending edits are flushed synchronously first. Layer <-> file conversion
 (``_session_reader.session_layer_data``) has no Qt in it.
+
+One writer per session folder per process: :data:`_CONTROLLERS` (a weak
+registry, viewer -> controller) is the only record of open sessions;
+:func:`attach` refuses a folder that another viewer's controller writes. A
+session record is bound to one live layer at a time: a second layer that
+carries the id of a bound record (the folder read again, an export of session
+layers read back, a copy) becomes a new layer of the session with its own id.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ from qtpy.QtCore import QEvent, QObject, QTimer, Signal
 from qtpy.QtWidgets import QMessageBox
 
 from napari_segreview._napari._meta import KEY, meta
-from napari_segreview._napari._session_records import image_info, layer_info, plain_json
+from napari_segreview._napari._session_records import (
+    image_display,
+    layer_info,
+)
 from napari_segreview.core.session import (
     Changes,
     LayerUpdate,
@@ -55,12 +65,27 @@ def _main_window(viewer: Any) -> Any:
     return getattr(getattr(real, "window", None), "_qt_window", None)
 
 
+#: The open sessions of this process: viewer -> its controller (weak: a closed
+#: viewer drops out). Nothing else keeps track of them.
 _CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def controller_for(viewer: Any) -> SessionController | None:
     """The session controller attached to ``viewer``, if any."""
     return _CONTROLLERS.get(viewer)
+
+
+def _same_folder(a: Any, b: Any) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def controller_for_folder(folder: str | Path) -> SessionController | None:
+    """The controller of this process that autosaves into ``folder``, if any."""
+    return next((c for c in list(_CONTROLLERS.values())
+                 if c.attached and _same_folder(c.session.folder, folder)), None)
 
 
 def is_session_layer(layer: Any) -> bool:
@@ -132,6 +157,8 @@ class SessionController(QObject):
         self._removed_flags: set[str] = set()  # to be marked removed in the next commit
         self.attached = True
         self._states: dict[str, dict] = {}
+        self.image_layer: Image | None = None
+        self._image_sent: dict | None = None
         self._unsaved = 0
         self._inflight = 0
         self._future: Future | None = None
@@ -262,12 +289,25 @@ class SessionController(QObject):
         layer = event.value
         if not isinstance(layer, Labels) or self.layer_id(layer) is not None:
             return
-        bound = meta(layer).get("session") or {}
-        if (bound.get("folder") == str(self.session.folder)
-                and self._record(bound.get("layer", "")) is not None):
-            self.add_layer(layer, bound["layer"])
-        elif is_session_layer(layer):
-            self.add_layer(layer)
+        copy = self._is_copy(layer)
+        if copy or is_session_layer(layer):
+            lid = self.add_layer(layer)  # a new record: never one bound to another layer
+            if copy:
+                show_info(f"{layer.name!r} carries the session id of another layer; it is "
+                          f"saved in the session {self.session.folder} as a new layer "
+                          f"({lid}), next to the original.")
+
+    def _is_copy(self, layer: Labels) -> bool:
+        """True when ``layer`` carries the id of a record of this session (a stale id).
+
+        The id is dropped so that nothing binds ``layer`` to that record again.
+        """
+        bound = meta(layer).get("session")
+        if not isinstance(bound, dict) or not _same_folder(bound.get("folder"),
+                                                           self.session.folder):
+            return False
+        del layer.metadata[KEY]["session"]
+        return self._record(str(bound.get("layer", ""))) is not None
 
     def _on_removed(self, event: Any) -> None:
         layer = event.value
@@ -300,13 +340,28 @@ class SessionController(QObject):
 
     # ------------------------------------------------------------ saving
 
+    def track_image(self, layer: Image | None) -> None:
+        """Record ``layer``'s contrast limits, colormap and units with each autosave."""
+        self.image_layer = layer
+        self._image_sent = None if layer is None else image_display(layer)
+
+    def _image_changes(self) -> dict | None:
+        layer = self.image_layer
+        if layer is None or layer not in self.viewer.layers:
+            return None
+        display = image_display(layer)
+        if display == self._image_sent:
+            return None
+        self._image_sent = display
+        return display
+
     def save_state(self, name: str, value: dict) -> None:
         """Store a JSON blob (QA state...) with the next autosave."""
         json.dumps(value)
         self._states[name] = value
 
     def _collect(self) -> Changes:
-        changes = Changes(states=dict(self._states))
+        changes = Changes(states=dict(self._states), image=self._image_changes())
         self._states.clear()
         for lid in self._removed_flags:
             changes.layers[lid] = LayerUpdate(removed=True)
@@ -346,7 +401,7 @@ class SessionController(QObject):
         if self.saving:
             return None
         changes = self._collect()
-        if not changes.layers and not changes.states:
+        if not changes.layers and not changes.states and changes.image is None:
             return None
         self._inflight, self._unsaved = self._unsaved, 0
         self._inflight_changes = changes
@@ -385,6 +440,8 @@ class SessionController(QObject):
                 self._pred.pop(lid, None)
         for name, value in changes.states.items():
             self._states.setdefault(name, value)
+        if changes.image is not None:
+            self._image_sent = None  # sent again next time
         first = self.last_error != str(error)
         self.last_error = str(error)
         if first:  # say it once, not at every retry
@@ -456,40 +513,10 @@ class SessionController(QObject):
             del _CONTROLLERS[self.viewer]
 
 
-def create_session(viewer: napari.Viewer, folder: str | Path, image: Image | None,
-                   *, interval_s: float = 2.0) -> SessionController:
-    """Create a session in ``folder`` for ``image`` and the viewer's session layers."""
-    if controller_for(viewer) is not None:
-        raise SessionError("this viewer already has a review session; close it first.")
-    card = next((meta(lay).get("card") for lay in viewer.layers
-                 if meta(lay).get("kind") == "decision" and meta(lay).get("card")), None)
-    info = image_info(image)
-    session = Session.create(folder, image=info, card=plain_json(card) if card else None)
-    ctl = SessionController(viewer, session, interval_s=interval_s)
-    if image is not None and info is not None and info["path"] is None:
-        data = np.array(image.data)
-        job = ctl._executor.submit(session.store_image, data, info)
-        job.add_done_callback(ctl._finished.emit)
-    for layer in list(viewer.layers):
-        if is_session_layer(layer):
-            ctl.add_layer(layer)
-    ctl.flush()
-    return ctl
+def __getattr__(name: str) -> Any:
+    """``create_session`` and ``attach`` live in ``_session_reader`` (opening sessions)."""
+    if name in ("create_session", "attach"):
+        from napari_segreview._napari import _session_reader
 
-
-def attach(viewer: napari.Viewer, folder: str | Path, *,
-           interval_s: float = 2.0) -> SessionController:
-    """Re-attach autosave to a restored session: bind layers that carry its ids."""
-    ctl = controller_for(viewer)
-    if ctl is not None:
-        if Path(ctl.session.folder) == Path(folder):
-            return ctl
-        raise SessionError("this viewer already has another review session; close it first.")
-    session = Session.open(folder, writable=True)
-    ctl = SessionController(viewer, session, interval_s=interval_s)
-    for layer in list(viewer.layers):
-        bound = meta(layer).get("session") or {}
-        if (isinstance(layer, Labels) and bound.get("folder") == str(session.folder)
-                and ctl._record(bound.get("layer", "")) is not None):
-            ctl.add_layer(layer, bound["layer"])
-    return ctl
+        return getattr(_session_reader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,8 +30,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_segreview._napari._session import controller_for, create_session
-from napari_segreview._napari._session_reader import finish_restore, session_layer_data
+from napari_segreview._napari._session import controller_for
+from napari_segreview._napari._session_reader import (
+    already_open,
+    create_session,
+    finish_restore,
+    session_layer_data,
+)
 from napari_segreview.core.session import Session, SessionError, default_folder, is_session
 
 if TYPE_CHECKING:
@@ -241,6 +246,10 @@ class SessionWidget(QWidget):
             return None
         if self.controller is not None:
             show_error("this viewer already has a session; close napari's session first.")
+            return None
+        refusal = already_open(folder, self.viewer)
+        if refusal is not None:
+            show_error(refusal)
             return None
 
         @thread_worker

@@ -196,7 +196,12 @@ class Session:
 
     @property
     def image(self) -> dict[str, Any] | None:
-        """The image the session belongs to: name, path, shape, dtype, scale, translate."""
+        """The image the session belongs to: name, path, shape, dtype, scale, translate.
+
+        Sessions written since the image display is recorded also hold
+        ``contrast_limits``, ``colormap``, ``units`` and ``metadata``; older
+        ones lack them (every key is optional for readers).
+        """
         return self._doc.get("image")
 
     @property
@@ -307,8 +312,8 @@ class Session:
                     _fsync_dir(path)
                 for name, value in changes.states.items():
                     doc.setdefault("state", {})[name] = value
-                if changes.image is not None:
-                    doc["image"] = changes.image
+                if changes.image is not None:  # merged: a display update keeps the path
+                    doc["image"] = {**(doc.get("image") or {}), **changes.image}
                 if changes.card is not None:
                     doc["card"] = changes.card
                 doc.update(generation=gen, saved_at=_now(), owner=_owner(), version=FORMAT_VERSION)

@@ -190,7 +190,11 @@ class LayerUpdate:
 
 @dataclass
 class Changes:
-    """One commit: layer updates, state blobs, and session-level fields."""
+    """One commit: layer updates, state blobs, and session-level fields.
+
+    ``image`` is merged into the recorded image dict (keys given replace
+    those recorded, others stay), ``card`` replaces the recorded card.
+    """
 
     layers: dict[str, LayerUpdate] = field(default_factory=dict)
     states: dict[str, dict] = field(default_factory=dict)
