@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     import napari
 
-    from napari_segreview._napari._session import create_session
+    from napari_segreview._napari._session_reader import create_session
 
     viewer = napari.Viewer(show=False)
     plain = viewer.add_labels(np.zeros(shape, np.uint8), name="plain")

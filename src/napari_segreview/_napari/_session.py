@@ -511,12 +511,3 @@ class SessionController(QObject):
                 show_warning(f"could not mark the session {self.session.folder} closed: {exc}")
         if _CONTROLLERS.get(self.viewer) is self:
             del _CONTROLLERS[self.viewer]
-
-
-def __getattr__(name: str) -> Any:
-    """``create_session`` and ``attach`` live in ``_session_reader`` (opening sessions)."""
-    if name in ("create_session", "attach"):
-        from napari_segreview._napari import _session_reader
-
-        return getattr(_session_reader, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
