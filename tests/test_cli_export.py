@@ -67,7 +67,8 @@ def test_overlapping_masks_into_softmax_need_a_rule(files, capsys):
                "-o", str(d / "ex")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("segreview: error: ") and err.count("\n") == 1
-    assert "--priority" in err
+    assert "--priority" in err and "--overlap ignore" in err
+    assert "overlap='ignore'" not in err and "pass a priority" not in err   # API words
     assert not (d / "ex").exists()
     rc = main(["export", str(d / "scan.tif"), "--softmax", str(d / "masks.tif"),
                "--priority", "later", "-o", str(d / "ex")])
@@ -127,3 +128,49 @@ def test_appending_and_force(files, capsys):
     assert main([*args, "--case", "scan2"]) == 0
     stats = json.loads((d / "ex" / "statistics.json").read_text())
     assert stats["cases"] == 2
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "'background' of softmax head 'classes' is the background"),        # names from file
+    (["--classes", "rest,a,b,c"], "cover every voxel exactly once"),           # named by hand
+])
+def test_a_background_mask_is_not_made_a_class(files, capsys, extra, message):
+    d, ph = files
+    onehot = np.stack([ph.parts == k for k in range(4)]).astype(np.uint8)
+    write_array(d / "onehot.tif", onehot, ArrayMeta("multihot", ("background", "a", "b", "c")))
+    capsys.readouterr()
+    rc = main(["export", str(d / "scan.tif"), "--softmax", str(d / "onehot.tif"), *extra,
+               "-o", str(d / "ex")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("segreview: error: ") and err.count("\n") == 1
+    assert message in err and "leave the background mask out" in err
+    assert not (d / "ex").exists()
+    # the same masks without the background channel are the label map
+    write_array(d / "classes.tif", onehot[1:], ArrayMeta("multihot", ("a", "b", "c")))
+    assert main(["export", str(d / "scan.tif"), "--softmax", str(d / "classes.tif"),
+                 "-o", str(d / "ex")]) == 0
+    (case,) = read_export(d / "ex")
+    np.testing.assert_array_equal(case.targets[0].data, ph.parts)
+    assert case.targets[0].channels == ("background", "a", "b", "c")
+
+
+def test_classes_of_a_label_map_leave_the_background_out(files, capsys):
+    d, _ = files
+    capsys.readouterr()
+    rc = main(["export", str(d / "scan.tif"), "--softmax", str(d / "parts.tif"),
+               "--classes", "background,a,b,c", "-o", str(d / "ex")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "leave the background out (value 0 is the background)" in err
+    assert not (d / "ex").exists()
+
+
+def test_a_one_hot_stack_for_a_card_head_names_the_background(files, capsys):
+    d, ph = files
+    onehot = np.stack([ph.parts == k for k in range(4)]).astype(np.uint8)
+    np.save(d / "onehot.npy", onehot)
+    capsys.readouterr()
+    rc = main(["export", str(d / "scan.tif"), "--card", CARD, "--target",
+               f"parts={d}/onehot.npy", "-o", str(d / "ex")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "its background channel becomes 0" in err
+    assert not (d / "ex").exists()

@@ -205,9 +205,6 @@ def test_a_mask_of_the_wrong_shape_is_one_sentence_and_writes_nothing(predicted,
     assert not (d / "bad").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="a one-hot stack whose channel 0 is the background "
-                   "is exported as a label map with an extra class (npy) or refused in card "
-                   "schema words (tif), instead of one sentence about the background channel")
 @pytest.mark.parametrize("suffix", ["npy", "tif"])
 def test_a_one_hot_stack_with_background_is_refused_for_cross_entropy(
         predicted, capsys, suffix):

@@ -45,6 +45,12 @@ examples:
 """
 
 
+#: What an overlap error tells a CLI user to do (the core's sentence names API arguments).
+OVERLAP_REMEDY = ("give --priority with the classes in painting order (later ones win; "
+                  "'later' means class order) or --overlap ignore to mark them 255, or export "
+                  "the masks with --sigmoid as a multi-hot target (BCEWithLogitsLoss).")
+
+
 def _pair(text: str) -> tuple[str, str]:
     head, sep, path = text.partition("=")
     if not sep or not head or not path:
@@ -118,7 +124,11 @@ def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dic
     """The card, head -> array, and head -> ArrayMeta of the inputs."""
     from napari_segreview.core.card import load_card
     from napari_segreview.core.formats import IGNORE
-    from napari_segreview.core.targets import card_from_choices
+    from napari_segreview.core.targets import (
+        BACKGROUND_NAMES,
+        card_from_choices,
+        check_class_masks,
+    )
 
     if args.card is not None:
         if args.sigmoid or args.softmax:
@@ -153,6 +163,10 @@ def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dic
         data, meta = _read(args.softmax)
         if args.classes:
             soft_names = args.classes
+            if data.shape == spatial and any(c.strip().lower() in BACKGROUND_NAMES
+                                             for c in soft_names):
+                raise FormatError("--classes names the classes 1, 2, ... of the label map; "
+                                  "leave the background out (value 0 is the background).")
         elif data.shape == spatial:
             names = list(meta.channel_names or ())
             values = data[data != IGNORE]
@@ -162,6 +176,8 @@ def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dic
         else:
             soft_names = list(meta.channel_names or [f"class_{i + 1}"
                                                      for i in range(data.shape[0])])
+        if data.shape != spatial:           # one mask per class: no background mask
+            check_class_masks(soft_names)
         inputs["classes"], metas["classes"] = data, meta
     card = card_from_choices(sig_names, soft_names)
     return card, inputs, metas
@@ -213,13 +229,13 @@ def run_export(args: argparse.Namespace) -> int:
     """Handle ``segreview export``: build the case, export it (or preview), print a summary."""
     from napari_segreview.core.classstats import summary_lines
     from napari_segreview.core.formats import OverlapError
+    from napari_segreview.core.targets import overlap_sentence
     from napari_segreview.core.targets_io import export_case, preview_statistics
 
     try:
         case = prepare_case(args)
     except OverlapError as exc:
-        raise FormatError(f"{exc} On the command line: --priority A,B,C or --overlap "
-                          "ignore.") from exc
+        raise FormatError(overlap_sentence(exc, OVERLAP_REMEDY)) from exc
     except ValueError as exc:
         raise FormatError(str(exc)) from exc
     out = Path(args.output)

@@ -1,7 +1,10 @@
 """Training targets per head: label maps for softmax, multi-hot stacks for sigmoid."""
 
+import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from napari_segreview.core.card import HeadSpec, load_card
 from napari_segreview.core.formats import FormatError, OverlapError
@@ -11,7 +14,9 @@ from napari_segreview.core.targets import (
     Target,
     build_targets,
     card_from_choices,
+    check_class_masks,
     model_input_image,
+    overlap_sentence,
     safe_name,
     sigmoid_target,
     softmax_from_masks,
@@ -157,3 +162,62 @@ def test_card_from_choices_has_the_heads_asked_for():
     assert c.head("classes").channels == ("background", "part_1", "part_2")
     with pytest.raises(FormatError, match="at least one"):
         card_from_choices()
+
+
+# ------------------------------------------------------------------ background masks (one-hot)
+BG_SENTENCE = "a CrossEntropyLoss label map's background is 0, the voxels no mask covers"
+
+
+@pytest.mark.parametrize("name", ["background", "Background", " BG "])
+def test_a_mask_named_background_is_refused(name):
+    with pytest.raises(FormatError, match="is the background") as info:
+        check_class_masks([name, "bone"])
+    assert BG_SENTENCE in str(info.value) and "segreview convert --to labels" in str(info.value)
+
+
+def test_a_one_hot_stack_with_background_is_refused_for_softmax():
+    labels = np.array([[0, 1, 2], [2, 1, 0]])
+    onehot = [labels == k for k in range(3)]           # [background, a, b]: one-hot
+    head = HeadSpec("classes", "softmax", ("background", "rest", "a", "b"))
+    with pytest.raises(FormatError, match="cover every voxel exactly once") as info:
+        softmax_from_masks(head, onehot)
+    assert BG_SENTENCE in str(info.value) and "'classes'" in str(info.value)
+    # without the background mask it is the label map, by hand
+    head = HeadSpec("classes", "softmax", ("background", "a", "b"))
+    np.testing.assert_array_equal(softmax_from_masks(head, onehot[1:]), labels)
+
+
+def test_masks_that_cover_everything_with_overlaps_are_not_one_hot():
+    a = np.array([1, 1, 0, 1])
+    b = np.array([0, 1, 1, 0])                          # voxel 1 in both: not one-hot
+    head = HeadSpec("classes", "softmax", ("background", "a", "b"))
+    assert softmax_from_masks(head, [a, b], priority="later").tolist() == [1, 2, 2, 1]
+    check_class_masks(["a"], [np.ones(4)])              # one mask: no background to leave out
+    check_class_masks(["a", "b"], np.zeros((2, 0)))     # nothing to look at
+
+
+@settings(max_examples=40, deadline=None)
+@given(labels=hnp.arrays(np.uint8, hnp.array_shapes(min_dims=1, max_dims=3, max_side=6),
+                         elements=st.integers(0, 3)))
+def test_one_hot_with_background_is_refused_and_without_it_round_trips(labels):
+    k = 4
+    head = HeadSpec("classes", "softmax", ("background", "c1", "c2", "c3"))
+    class_masks = [(labels == c).astype(np.uint8) for c in range(1, k)]
+    if (labels == 0).any():                             # some voxel no mask covers: fine
+        np.testing.assert_array_equal(softmax_from_masks(head, class_masks), labels)
+    else:                                               # the class masks alone are one-hot
+        with pytest.raises(FormatError, match="exactly once"):
+            softmax_from_masks(head, class_masks)
+    with_bg = [(labels == 0).astype(np.uint8), *class_masks]   # always one-hot
+    with pytest.raises(FormatError, match=BG_SENTENCE):
+        check_class_masks(["rest", "c1", "c2", "c3"], with_bg)
+
+
+def test_overlap_sentence_names_the_ui_choices():
+    head = HeadSpec("classes", "softmax", ("background", "a", "b"))
+    with pytest.raises(OverlapError) as info:
+        softmax_from_masks(head, [np.array([1, 1, 0]), np.array([0, 1, 0])])
+    text = overlap_sentence(info.value, "choose 'Later layers win'.")
+    assert text == ("1 voxels belong to more than one channel (a & b (1)), first at (1,), and "
+                    "a label map holds one value per voxel: choose 'Later layers win'.")
+    assert overlap_sentence(ValueError("other."), "do x.") == "other. do x."

@@ -125,3 +125,40 @@ def test_decision_layers_of_a_run(make_napari_viewer, qtbot):
         "background", "whole", "part_1", "part_2", "part_3"]
     expected = np.where(ph.parts > 0, ph.parts.astype(int) + 1, ph.masks[0].astype(int))
     np.testing.assert_array_equal(np.asarray(lab.data), expected)
+
+
+def test_class_names_come_from_the_channel_metadata(make_napari_viewer, qtbot):
+    """'part_1 (ground truth)' is class 'part_1', as Export names it; plain layers keep names."""
+    viewer = make_napari_viewer()
+    m = masks()
+    viewer.add_labels(m["part"], name="part_1 (ground truth)",
+                      metadata={"segreview": {"kind": "mask", "channel": "part_1"}})
+    viewer.add_labels(m["other"], name="other")
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
+    out = convert(qtbot, w, ["part_1 (ground truth)", "other"],
+                  "Binary layers -> one label map", "Refuse overlaps")
+    assert out == ["label map"]
+    lab = viewer.layers["label map"]
+    assert lab.metadata["segreview"]["classes"] == ["background", "part_1", "other"]
+    expected = np.zeros((3, 8, 8), np.uint8)           # disjoint: part at 2:4, other at 5:8
+    expected[:, 2:4, 2:4] = 1
+    expected[1, 5:8, 5:8] = 2
+    np.testing.assert_array_equal(np.asarray(lab.data), expected)
+    convert(qtbot, w, ["part_1 (ground truth)", "other"], "Binary layers -> atoms (lossless)")
+    table = viewer.layers["atoms"].metadata["segreview"]["atom_table"]
+    assert cw.formats.AtomTable.from_dict(table).names == ("part_1", "other")
+
+
+def test_two_layers_of_one_channel_are_refused(make_napari_viewer, qtbot, monkeypatch):
+    viewer = make_napari_viewer()
+    for name in ("whole", "whole (edited)"):
+        viewer.add_labels(masks()["whole"], name=name,
+                          metadata={"segreview": {"kind": "mask", "channel": "whole"}})
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
+    errors = []
+    monkeypatch.setattr(cw, "show_error", errors.append)
+    w.select(["whole", "whole (edited)"])
+    assert w.run() is None
+    assert errors == ["'whole' and 'whole (edited)' both hold channel 'whole'; select one of "
+                      "them."]
+    assert len(viewer.layers) == 2

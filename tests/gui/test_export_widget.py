@@ -56,7 +56,9 @@ def run(qtbot, w, action):
     return sig.args[0]
 
 
-def assert_layers_equal(restored, originals):
+def assert_layers_equal(restored, originals, run=None):
+    """Data, dtype, scale and metadata as the originals; a run's layers get ``run``."""
+    image = next(kw["name"] for _, kw, kind in restored if kind == "image")
     for data, kw, kind in restored:
         orig = originals[kw["name"]]
         assert kind == orig._type_string
@@ -64,7 +66,10 @@ def assert_layers_equal(restored, originals):
         assert data.dtype == src.dtype, kw["name"]
         np.testing.assert_array_equal(data, src)
         np.testing.assert_allclose(kw["scale"], orig.scale)
-        want = {k: v for k, v in orig.metadata.get("segreview", {}).items() if k != "prediction"}
+        want = {k: v for k, v in orig.metadata.get("segreview", {}).items()
+                if k not in ("prediction", "session")}
+        if "run" in want:                      # read back: a run of its own, not the live one
+            want.update(run=run, image=image)
         assert kw.get("metadata", {}).get("segreview", {}) == want
 
 
@@ -83,7 +88,8 @@ def test_decision_layers_round_trip(viewer_widget, qtbot, tmp_path, phantom, fmt
     assert reader is not None
     restored = reader(str(tmp_path / "ex"))
     assert [kw["name"] for _, kw, _ in restored] == ["ct", "whole", "parts"]
-    assert_layers_equal(restored, {ly.name: ly for ly in viewer.layers})
+    assert_layers_equal(restored, {ly.name: ly for ly in viewer.layers},
+                        run=f"export:{tmp_path / 'ex'}::ct")
 
 
 def test_statistics_are_shown_before_writing(viewer_widget, qtbot, tmp_path, phantom):
@@ -107,6 +113,9 @@ def test_ground_truth_by_hand_with_overlap_rule(viewer_widget, qtbot, tmp_path, 
     w.rule.setCurrentText("Refuse overlaps")
     assert run(qtbot, w, "export") == "error"
     assert "belong to more than one channel" in w.status.text()
+    # the widget's own choices, not the API's arguments
+    assert "'Later layers win'" in w.status.text() and "Sigmoid" in w.status.text()
+    assert "overlap='ignore'" not in w.status.text()
     assert not (tmp_path / "ex").exists()
     select(w.sigmoid_list, ["whole (ground truth)"])
     select(w.softmax_list, parts)
@@ -186,3 +195,55 @@ def test_views_are_not_offered_and_superseded_layers_not_preselected(viewer_widg
     chosen = [i.text() for i in w.sigmoid_list.selectedItems()]
     assert chosen == ["whole"]
     assert [i.text() for i in w.softmax_list.selectedItems()] == ["parts"]
+
+
+def test_two_layers_of_one_sigmoid_channel_are_refused(viewer_widget, qtbot, phantom):
+    viewer, w = viewer_widget
+    add_decisions(viewer, phantom)
+    viewer.add_labels(phantom.masks[1], name="whole (copy)", scale=phantom.spacing,
+                      metadata={"segreview": dict(viewer.layers["whole"].metadata["segreview"])})
+    select(w.sigmoid_list, ["whole", "whole (copy)"])
+    w.image_layer.setCurrentText("ct")
+    assert run(qtbot, w, "preview") == "error"
+    assert w.status.text() == ("'whole' and 'whole (copy)' are both layers of channel 'whole' "
+                               "of head 'whole': select one of them.")
+
+
+def test_two_masks_of_one_channel_by_hand_are_refused(viewer_widget, qtbot, phantom):
+    viewer, w = viewer_widget
+    add_ground_truth(viewer, phantom)
+    viewer.add_labels(phantom.masks[1], name="part_1 (again)",
+                      metadata={"segreview": {"kind": "mask", "channel": "part_1"}})
+    select(w.softmax_list, ["part_1 (ground truth)", "part_1 (again)"])
+    assert run(qtbot, w, "preview") == "error"
+    assert "'part_1 (ground truth)' and 'part_1 (again)' are both channel 'part_1' under " \
+        "Softmax" in w.status.text()
+
+
+def test_a_mask_named_background_is_refused_under_softmax(viewer_widget, qtbot, phantom):
+    viewer, w = viewer_widget
+    add_ground_truth(viewer, phantom)
+    viewer.add_labels((phantom.masks[0] == 0).astype(np.uint8), name="background")
+    select(w.softmax_list, ["background", "part_1 (ground truth)"])
+    assert run(qtbot, w, "preview") == "error"
+    assert "'background' of softmax head 'classes' is the background" in w.status.text()
+    assert w.last_stats is None
+
+
+def test_export_keeps_no_session_binding_and_reads_back_as_its_own_run(
+        viewer_widget, qtbot, tmp_path, phantom):
+    viewer, w = viewer_widget
+    add_decisions(viewer, phantom)
+    viewer.layers["whole"].metadata["segreview"]["session"] = {"folder": "/s", "layer": "L1"}
+    w.folder.setText(str(tmp_path / "ex"))
+    w.image_layer.setCurrentText("ct")
+    w.case_name.setText("case 1")
+    assert run(qtbot, w, "export") == "export", w.status.text()
+    man = json.loads((tmp_path / "ex" / "case_1" / "manifest.json").read_text())
+    assert all("session" not in (r["metadata"] or {}) for r in man["layers"])
+    back = get_export_reader(str(tmp_path / "ex"))(str(tmp_path / "ex"))
+    md = {kw["name"]: kw.get("metadata", {}).get("segreview", {}) for _, kw, _ in back}
+    run_id = f"export:{tmp_path / 'ex'}::case_1"        # the case's (file-safe) name
+    assert md["whole"]["run"] == md["parts"]["run"] == run_id
+    assert md["whole"]["image"] == md["parts"]["image"] == "ct"
+    assert "session" not in md["whole"] and "run" not in md["ct"]

@@ -52,8 +52,9 @@ def layer_channels(layer: Labels) -> list[tuple[str, Any, int | None]]:
 
     A layer whose metadata lists ``classes`` (and no single ``channel``) is a
     label map: class ``k >= 1`` is channel ``classes[k]`` (value ``k``). Any
-    other layer is one binary channel named after the layer (value ``None``:
-    non-zero is on).
+    other layer is one binary channel (value ``None``: non-zero is on) named
+    by its metadata ``channel`` (``"part_1"`` for ``"part_1 (ground truth)"``,
+    as Export names it), else by the layer's name.
     """
     m = meta(layer)
     if m.get("kind") == "atoms":
@@ -63,7 +64,19 @@ def layer_channels(layer: Labels) -> list[tuple[str, Any, int | None]]:
         )
     if m.get("classes") and m.get("channel") is None:
         return [(str(c), layer.data, k) for k, c in enumerate(m["classes"]) if k]
-    return [(layer.name, layer.data, None)]
+    return [(str(m.get("channel") or layer.name), layer.data, None)]
+
+
+def check_unique(channels: list[tuple[str, Any, int | None]], sources: list[str]) -> None:
+    """Refuse two selected channels of one name (``sources[i]`` is channel i's layer)."""
+    names = [n for n, _, _ in channels]
+    for name in names:
+        same = [repr(s) for n, s in zip(names, sources, strict=True) if n == name]
+        if len(same) > 1:
+            raise formats.FormatError(
+                f"{', '.join(same[:-1])} and {same[-1]} both hold channel {name!r}; "
+                "select one of them."
+            )
 
 
 def build_stack(channels: list[tuple[str, Any, int | None]]) -> np.ndarray:
@@ -209,7 +222,9 @@ class ConvertWidget(QWidget):
                                 for x in layers],)
             else:
                 job = combine
-                channels = [c for x in layers for c in layer_channels(x)]
+                per_layer = [(x.name, layer_channels(x)) for x in layers]
+                channels = [c for _, cs in per_layer for c in cs]
+                check_unique(channels, [n for n, cs in per_layer for _ in cs])
                 args = (channels, mode, RULES[self.rule.currentText()], common)
         except formats.FormatError as exc:
             self._fail(exc)

@@ -5,7 +5,10 @@
   rebuilds the layers that were exported: the image and, per head, the label
   map layer (softmax) or one binary layer per channel (sigmoid), with the
   names, dtypes, scale and ``segreview`` metadata they had (the ``prediction``
-  array is not exported). Anything else gets ``None``, so other readers try.
+  array and a review session's binding are not exported, and the target
+  layers get a run of their own, :func:`export_run_id`, so they never join
+  the live run they came from). Anything else gets ``None``, so other
+  readers try.
 * :func:`write_multihot`: several binary Labels layers -> one multi-hot stack
   file (``.tif``/``.npz``), channel names from the layers.
 * :func:`write_label_map`: one Labels layer -> a label-map file with its class
@@ -25,8 +28,11 @@ from napari_segreview.core.checks import check_binary
 from napari_segreview.core.formats import FormatError
 from napari_segreview.core.targets_io import ExportedCase, find_export_root, read_export
 
-__all__ = ["case_layer_data", "get_export_reader", "layer_record", "layer_records",
-           "write_label_map", "write_multihot"]
+__all__ = ["NOT_EXPORTED", "case_layer_data", "export_run_id", "get_export_reader",
+           "layer_record", "layer_records", "write_label_map", "write_multihot"]
+
+#: Metadata keys an export never carries: a review session's binding of the layer.
+NOT_EXPORTED = ("session",)
 
 
 def get_export_reader(path: str | list[str]) -> Any:
@@ -54,13 +60,15 @@ def get_export_reader(path: str | list[str]) -> Any:
 def _read(path: str | list[str]) -> list[tuple]:
     if isinstance(path, (list, tuple)):
         path = path[0]
+    root = find_export_root(Path(path))
     layers: list[tuple] = []
     for case in read_export(path):
-        layers.extend(case_layer_data(case))
+        layers.extend(case_layer_data(case, root))
     return layers
 
 
-def _kwargs(rec: dict[str, Any], fallback_name: str, spacing: Any) -> dict[str, Any]:
+def _kwargs(rec: dict[str, Any], fallback_name: str, spacing: Any,
+            bind: dict[str, Any] | None = None) -> dict[str, Any]:
     kw: dict[str, Any] = {"name": rec.get("name", fallback_name)}
     scale = rec.get("scale", spacing)
     if scale is not None:
@@ -68,18 +76,42 @@ def _kwargs(rec: dict[str, Any], fallback_name: str, spacing: Any) -> dict[str, 
     if rec.get("translate") is not None:
         kw["translate"] = tuple(rec["translate"])
     if rec.get("metadata") is not None:
-        kw["metadata"] = {KEY: rec["metadata"]}
+        md = {k: v for k, v in rec["metadata"].items() if k not in NOT_EXPORTED}
+        md.update({k: v for k, v in (bind or {}).items() if k in md})   # a run's layers only
+        kw["metadata"] = {KEY: md}
     return kw
 
 
-def case_layer_data(case: ExportedCase) -> list[tuple]:
+def export_run_id(folder: Any, case: str) -> str:
+    """The ``run`` of the layers read back from one case: ``export:<folder>::<case>``.
+
+    Read-back layers never share the run of the Predict run they were exported
+    from, so opening an export beside that run adds a run of its own (Review
+    and Predict keep treating the live layers as theirs).
+
+    Examples
+    --------
+    >>> export_run_id("/data/export", "ct_1")
+    'export:/data/export::ct_1'
+    """
+    return f"export:{folder}::{case}"
+
+
+def case_layer_data(case: ExportedCase, folder: Any = None) -> list[tuple]:
     """LayerData tuples (napari) for one exported case (see :func:`layer_records`).
 
     Without layer records (an export from the CLI), the image and one layer
     per softmax head / sigmoid channel are made, named ``<case> <channel>``.
+    Target layers of a run (metadata with ``run``, e.g. Predict's decision
+    layers) get a run of their own (:func:`export_run_id`, with ``folder`` the
+    export folder) and the read-back image's name as ``image``; no layer keeps
+    a review-session binding (``session``).
     """
     records = case.manifest.get("layers") or default_records(case)
     targets = {t.head: t for t in case.targets}
+    image_rec = next((r for r in records if r.get("role") == "image"), {})
+    bind = {"run": export_run_id(folder if folder is not None else "", case.name),
+            "image": image_rec.get("name", case.name)}
     out: list[tuple] = []
     for rec in records:
         if rec.get("role") == "image":
@@ -104,8 +136,8 @@ def case_layer_data(case: ExportedCase) -> list[tuple]:
             data = (t.data == t.channels.index(ch)).view(np.uint8)
         if rec.get("dtype"):
             data = data.astype(np.dtype(rec["dtype"]), copy=False)
-        out.append((np.ascontiguousarray(data), _kwargs(rec, f"{case.name} {ch or t.head}",
-                                                        case.spacing), "labels"))
+        kw = _kwargs(rec, f"{case.name} {ch or t.head}", case.spacing, bind)
+        out.append((np.ascontiguousarray(data), kw, "labels"))
     return out
 
 
@@ -128,6 +160,12 @@ def default_records(case: ExportedCase) -> list[dict[str, Any]]:
     return recs
 
 
+def _exported_meta(m: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON metadata an export keeps: no arrays, no review-session binding."""
+    out = {k: v for k, v in json_meta(m).items() if k not in NOT_EXPORTED}
+    return out or None
+
+
 def layer_record(layer: Any, **extra: Any) -> dict[str, Any]:
     """What the reader needs to rebuild ``layer``: name, scale, dtype, SegReview metadata.
 
@@ -136,8 +174,8 @@ def layer_record(layer: Any, **extra: Any) -> dict[str, Any]:
     """
     rec = {"name": layer.name, "scale": [float(s) for s in layer.scale],
            "translate": [float(s) for s in layer.translate],
-           "dtype": np.asarray(layer.data).dtype.str,
-           "metadata": json_meta(layer.metadata.get(KEY) or {}) or None, **extra}
+           "dtype": np.dtype(layer.data.dtype).str,   # never reads a lazy (dask) array
+           "metadata": _exported_meta(layer.metadata.get(KEY) or {}), **extra}
     if hasattr(layer, "contrast_limits") and not hasattr(layer, "selected_label"):
         rec.update(rgb=bool(getattr(layer, "rgb", False)),
                    contrast_limits=[float(c) for c in layer.contrast_limits])

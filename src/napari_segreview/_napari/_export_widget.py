@@ -50,12 +50,14 @@ from napari_segreview._napari._export_io import layer_record
 from napari_segreview._napari._meta import meta
 from napari_segreview.core.card import ModelCard
 from napari_segreview.core.classstats import WEIGHT_METHODS, summary_lines
-from napari_segreview.core.formats import FormatError
+from napari_segreview.core.formats import FormatError, OverlapError
 from napari_segreview.core.targets import (
     ExportCase,
     build_targets,
     card_from_choices,
+    check_class_masks,
     image_spatial_shape,
+    overlap_sentence,
     softmax_from_masks,
 )
 from napari_segreview.core.targets_io import EXPORT_FORMATS, export_case, preview_statistics
@@ -69,6 +71,11 @@ RULES = {
     "Mark overlaps as ignore (255)": {"overlap": "ignore"},
 }
 NO_LAYER = "(none)"
+#: What an overlap error tells the widget's user to do (the core's sentence names API
+#: arguments).
+OVERLAP_REMEDY = ("under 'Overlaps (softmax)' choose 'Later layers win' or 'Mark overlaps as "
+                  "ignore (255)', or select the masks under Sigmoid (a multi-hot target, "
+                  "BCEWithLogitsLoss).")
 
 
 def select(widget: QListWidget, names: list[str]) -> None:
@@ -265,7 +272,10 @@ class ExportWidget(QWidget):
         self.done.emit(what)
 
     def _fail(self, exc: BaseException) -> None:
-        text = str(exc) or type(exc).__name__
+        if isinstance(exc, OverlapError):      # the core names API arguments; say our choices
+            text = overlap_sentence(exc, OVERLAP_REMEDY)
+        else:
+            text = str(exc) or type(exc).__name__
         self.status.setText(text)
         self._enable()
         show_error(text)
@@ -325,10 +335,20 @@ def _from_card(layers: list[tuple]) -> tuple[ModelCard, dict, list]:
         if not mine:
             continue
         if head.kind == "softmax":
+            if len(mine) > 1:
+                raise FormatError(f"{_are_all(mine)} layers of head {head.name!r}: "
+                                  "select one of them.")
             inputs[head.name] = np.asarray(mine[0][0])
             parts.append((mine[0][1], head.name, None))
             continue
-        by_channel = {m.get("channel"): (d, n) for d, n, m in mine}
+        by_channel: dict[Any, tuple] = {}
+        for d, n, m in mine:
+            c = m.get("channel")
+            if c in by_channel:
+                same = [ly for ly in mine if ly[2].get("channel") == c]
+                raise FormatError(f"{_are_all(same)} layers of channel {c!r} of head "
+                                  f"{head.name!r}: select one of them.")
+            by_channel[c] = (d, n)
         missing = [c for c in head.channels if c not in by_channel]
         if missing:
             raise FormatError(f"select the layer of every channel of head {head.name!r}: "
@@ -336,6 +356,13 @@ def _from_card(layers: list[tuple]) -> tuple[ModelCard, dict, list]:
         inputs[head.name] = np.stack([np.asarray(by_channel[c][0]) for c in head.channels])
         parts.extend((by_channel[c][1], head.name, c) for c in head.channels)
     return card, inputs, parts
+
+
+def _are_all(layers: list[tuple]) -> str:
+    """``'a' and 'b' are both`` / ``'a', 'b' and 'c' are all``: layer tuples in a sentence."""
+    names = [repr(n) for _, n, _ in layers]
+    return (f"{', '.join(names[:-1])} and {names[-1]} "
+            f"{'are both' if len(names) == 2 else 'are all'}")
 
 
 def _by_hand(sig: list[tuple], soft: list[tuple], rule: dict) -> tuple[ModelCard, dict, list]:
@@ -346,8 +373,16 @@ def _by_hand(sig: list[tuple], soft: list[tuple], rule: dict) -> tuple[ModelCard
     if both:
         raise FormatError(f"{sorted(both)[0]!r} is selected under both Sigmoid and Softmax; "
                           "a layer belongs to one target: unselect it in one.")
+    for lst, what in ((sig, "Sigmoid"), (soft, "Softmax")):
+        for ly in lst:
+            same = [x for x in lst if channel(x) == channel(ly)]
+            if len(same) > 1:
+                raise FormatError(f"{_are_all(same)} channel {channel(ly)!r} under "
+                                  f"{what}: select one of them.")
     label_map = len(soft) == 1 and soft[0][2].get("classes")
     soft_names = list(soft[0][2]["classes"])[1:] if label_map else [channel(ly) for ly in soft]
+    if not label_map:
+        check_class_masks(soft_names)       # a mask named background: before the card
     card = card_from_choices([channel(ly) for ly in sig], soft_names)
     inputs: dict[str, Any] = {}
     parts: list[tuple] = []

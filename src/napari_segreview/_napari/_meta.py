@@ -12,6 +12,9 @@ it. Keys:
     decision layers), so a re-run on the same image finds and replaces them.
 ``run``
     An id shared by every layer of one Predict run (model path + image name).
+    Layers read back from an export get a run of their own,
+    ``"export:<export folder>::<case>"``, and the read-back image's name as
+    ``image``, so they never join the live run they were exported from.
 ``head``, ``head_kind``
     The card head the layer belongs to and its kind (``"sigmoid"`` or
     ``"softmax"``).
@@ -27,6 +30,11 @@ it. Keys:
 ``channels``
     On an overlap layer (Review widget): the channel names it counts; its
     value is the number of those channels on at a voxel (0 where fewer than 2).
+``atom_table``
+    On an atom map made by the Convert widget (kind ``"atoms"``): the
+    :class:`~napari_segreview.core.atoms.AtomTable` as a dict
+    (:meth:`AtomTable.to_dict`), which maps each atom value back to the
+    channels it stands for.
 ``prediction``
     On decision layers: a read-only copy of the model's decision as it came
     out of the model, so corrections can be compared with it (QA) and

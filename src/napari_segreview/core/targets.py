@@ -9,7 +9,9 @@
 * a card with both (the five-output "whole + parts" head) gets both, aligned
   on the same voxel grid.
 
-An :class:`ExportCase` bundles one image with its targets; writing and reading
+Class masks painted into a label map (and the background-mask check) live in
+:mod:`napari_segreview.core.targets_masks` and are re-exported here. An
+:class:`ExportCase` bundles one image with its targets; writing and reading
 export folders lives in :mod:`napari_segreview.core.targets_io`, the nnU-Net
 dataset in :mod:`napari_segreview.core.nnunet`, and the class statistics in
 :mod:`napari_segreview.core.classstats`.
@@ -27,17 +29,26 @@ import numpy as np
 from napari_segreview.core._arrays import FormatError, as_numpy, blocks, label_dtype
 from napari_segreview.core.card import HeadSpec, InputSpec, ModelCard, normalize
 from napari_segreview.core.checks import check_binary, check_label_values, check_shapes
-from napari_segreview.core.formats import IGNORE, multihot_to_labels
+from napari_segreview.core.formats import IGNORE
+from napari_segreview.core.targets_masks import (
+    BACKGROUND_NAMES,
+    check_class_masks,
+    overlap_sentence,
+    softmax_from_masks,
+)
 
 __all__ = [
+    "BACKGROUND_NAMES",
     "IMAGE_MODES",
     "RESERVED_NAMES",
     "ExportCase",
     "Target",
     "build_targets",
     "card_from_choices",
+    "check_class_masks",
     "image_spatial_shape",
     "model_input_image",
+    "overlap_sentence",
     "safe_name",
     "sigmoid_target",
     "softmax_from_masks",
@@ -245,34 +256,6 @@ def _mask(mask: Any, shape: tuple, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr).reshape(-1) != 0
 
 
-def softmax_from_masks(head: HeadSpec, masks: Sequence[Any], *, priority: Any = None,
-                       overlap: str = "error") -> np.ndarray:
-    """Paint one binary mask per non-background class into the head's label map.
-
-    ``masks[i]`` becomes class ``i + 1``. Masks that overlap need a rule:
-    ``priority`` ("later" or the class names in painting order, later wins) or
-    ``overlap="ignore"`` (overlaps get 255); without one,
-    :class:`~napari_segreview.core.formats.OverlapError` says where they overlap.
-
-    Examples
-    --------
-    >>> head = HeadSpec("parts", "softmax", ("background", "a", "b"))
-    >>> softmax_from_masks(head, [np.array([1, 1, 0]), np.array([0, 1, 1])], overlap="ignore")
-    array([  1, 255,   2], dtype=uint8)
-    """
-    if len(masks) != len(head.channels) - 1:
-        raise FormatError(f"softmax head {head.name!r} has {len(head.channels) - 1} classes "
-                          f"besides background, but {len(masks)} masks were given; give one "
-                          "mask per class, in class order.")
-    stack = np.stack([np.asarray(m) != 0 for m in masks]).view(np.uint8)
-    names = head.channels[1:]
-    if isinstance(priority, Sequence) and not isinstance(priority, str):
-        priority = [p if isinstance(p, int) else names.index(p) if p in names else p
-                    for p in priority]
-    return multihot_to_labels(stack, priority=priority, overlap=overlap, names=names,
-                              ignore_value=IGNORE)
-
-
 def sigmoid_target(head: HeadSpec, masks: Any) -> Target:
     """A sigmoid head's target: its binary channels as one uint8 multi-hot stack.
 
@@ -368,7 +351,8 @@ def build_targets(card: ModelCard, inputs: Mapping[str, Any], spatial_shape: Seq
             if data.ndim == len(spatial) + 1 and tuple(data.shape[1:]) == spatial:
                 raise FormatError(f"{what} is a channel stack {data.shape}; CrossEntropyLoss "
                                   "takes the integer label map, no channel axis: convert "
-                                  "the one-hot stack to labels first.")
+                                  "the one-hot stack to labels first (`segreview convert "
+                                  "--to labels`: its background channel becomes 0).")
             _spatial_check(spatial, data, False, what)
             parent = None
             if ignore_outside_parent and head.within is not None:
