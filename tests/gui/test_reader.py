@@ -65,7 +65,7 @@ def test_image_with_a_session_beside_it_offers_to_restore(make_napari_viewer, tm
     from napari_segreview.core.session import Session
 
     ct = ct_volume((3, 8, 8), seed=5)
-    tifffile.imwrite(tmp_path / "scan.tif", ct)
+    tifffile.imwrite(tmp_path / "scan.tif", ct, photometric="minisblack")
     viewer = make_napari_viewer()
     viewer.open(tmp_path / "scan.tif", plugin=PLUGIN)
     assert not [m for kind, m in messages if kind == "info"]  # no session yet: no offer
