@@ -413,7 +413,7 @@ def _qa_tables(results: Sequence[Any], per_slice: bool) -> tuple[list, list]:
 
 
 def _write_csv(path: Path, totals: list, slices: list, force: bool) -> None:
-    from napari_segreview.core.arrayfiles import _atomic_write
+    from napari_segreview.core.arrayfiles import atomic_write
 
     if path.exists() and not force:
         raise FormatError(f"{path} already exists; choose another --csv or pass --force.")
@@ -428,7 +428,7 @@ def _write_csv(path: Path, totals: list, slices: list, force: bool) -> None:
             w.writerow([name, s[1], f"{s[2]:.6f}", *s[3:]])
     data = buf.getvalue().encode()
     try:
-        _atomic_write(path, lambda fh: fh.write(data), True)
+        atomic_write(path, lambda fh: fh.write(data))
     except OSError as exc:
         raise FormatError(f"could not write {path} ({exc.strerror or exc}); check that the "
                           "folder is writable.") from exc

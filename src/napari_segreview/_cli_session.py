@@ -120,7 +120,7 @@ def run_export(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from napari_segreview.core.arrayfiles import ArrayMeta, _fsync_dir, write_array
+    from napari_segreview.core.arrayfiles import ArrayMeta, fsync_dir, write_array
     from napari_segreview.core.formats import FormatError
     from napari_segreview.core.session import Session
 
@@ -158,7 +158,7 @@ def run_export(args: argparse.Namespace) -> int:
                 if (staging / target.name).exists():
                     os.replace(staging / target.name, target)
                     moved.append(target.name)
-        _fsync_dir(out)
+        fsync_dir(out)
     except OSError as exc:
         done = f"only {', '.join(moved)} {'was' if len(moved) == 1 else 'were'} written" \
             if moved else "nothing was written"

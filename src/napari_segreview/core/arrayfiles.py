@@ -30,8 +30,8 @@ import tifffile
 
 from napari_segreview.core.formats import FormatError
 
-__all__ = ["KINDS", "SUFFIXES", "ArrayMeta", "file_suffix", "read_array", "sidecar_path",
-           "write_array"]
+__all__ = ["KINDS", "SUFFIXES", "ArrayMeta", "atomic_write", "file_suffix", "fsync_dir",
+           "read_array", "sidecar_path", "write_array"]
 
 KINDS = ("labels", "onehot", "multihot", "atoms")
 SUFFIXES = (".tif", ".tiff", ".npy", ".npz")
@@ -341,9 +341,9 @@ def write_array(
     stored = {**meta.to_json_dict(), "shape": list(array.shape), "dtype": array.dtype.str}
     try:
         if suffix in (".tif", ".tiff"):
-            _atomic_write(path, lambda fh: _write_tiff(fh, array, stored), overwrite)
+            atomic_write(path, lambda fh: _write_tiff(fh, array, stored), overwrite=overwrite)
         elif suffix == ".npz":
-            _atomic_write(path, lambda fh: _write_npz(fh, array, stored), overwrite)
+            atomic_write(path, lambda fh: _write_npz(fh, array, stored), overwrite=overwrite)
         else:
             _write_npy_pair(path, array, meta, stored, overwrite)
     except FileExistsError as exc:
@@ -374,21 +374,43 @@ def _write_npy_pair(path: Path, array: np.ndarray, meta: ArrayMeta, stored: dict
         np.save(fh, array, allow_pickle=False)
 
     if meta.is_empty:
-        _atomic_write(path, write_npy, overwrite)
+        atomic_write(path, write_npy, overwrite=overwrite)
         with contextlib.suppress(FileNotFoundError):
             side.unlink()  # a stale sidecar would describe an older array
         return
     side_tmp = _write_temp(side, lambda fh: fh.write(json.dumps(stored, indent=1).encode()))
     try:
-        _atomic_write(path, write_npy, overwrite)
+        atomic_write(path, write_npy, overwrite=overwrite)
         os.replace(side_tmp, side)
     except BaseException:
         _remove(side_tmp)
         raise
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], overwrite: bool) -> None:
-    """Write through ``write(fh)`` to a temporary file, then move it onto ``path``."""
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *,
+                 overwrite: bool = True, sync_dir: bool = True) -> None:
+    """Write a file through ``write(fh)`` so that ``path`` is never seen half-written.
+
+    ``write`` fills a binary file object: a temporary file next to ``path``
+    (``.<name>.tmp-XXXXXXXX<suffix>``), which is fsynced and then moved onto
+    ``path``. Without ``overwrite`` an existing ``path`` raises
+    FileExistsError (atomically, with a hard link where the file system has
+    them). ``sync_dir`` also fsyncs the folder so the rename survives a crash;
+    a caller that writes many files may do that once itself.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
+    >>> atomic_write(p, lambda fh: fh.write(b"one"))
+    >>> atomic_write(p, lambda fh: fh.write(b"two"), overwrite=False)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ...
+    >>> p.read_text(), sorted(x.name for x in p.parent.iterdir())
+    ('one', ['note.txt'])
+    """
+    path = Path(path)
     tmp = _write_temp(path, write)
     try:
         if overwrite:
@@ -404,7 +426,8 @@ def _atomic_write(path: Path, write: Callable[[Any], None], overwrite: bool) -> 
                 os.replace(tmp, path)
     finally:
         _remove(tmp)
-    _fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def _write_temp(path: Path, write: Callable[[Any], None]) -> Path:
@@ -426,8 +449,8 @@ def _remove(path: Path) -> None:
         os.unlink(path)
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX); best effort elsewhere."""
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make renames in ``folder`` durable (POSIX); best effort elsewhere."""
     with contextlib.suppress(OSError, AttributeError):
         fd = os.open(folder, os.O_RDONLY)
         try:

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_segreview.core.arrayfiles import _atomic_write, _fsync_dir
+from napari_segreview.core.arrayfiles import atomic_write, fsync_dir
 from napari_segreview.core.session_format import (
     FORMAT,
     FORMAT_VERSION,
@@ -309,7 +309,7 @@ class Session:
                         records[layer_id] = d
                     self._apply(layer_id, d, update, gen, written, stale)
                 for path in {p.parent for p in written}:
-                    _fsync_dir(path)
+                    fsync_dir(path)
                 for name, value in changes.states.items():
                     doc.setdefault("state", {})[name] = value
                 if changes.image is not None:  # merged: a display update keeps the path
@@ -342,7 +342,7 @@ class Session:
         with self._lock:
             name = f"image.g{self.generation + 1}.npz"
             write_npz(self.folder / name, data)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
             self.commit(Changes(image={**info, "stored": name}))
 
     # -------------------------------------------------------------- internals
@@ -410,7 +410,7 @@ class Session:
     def _write_doc(self, doc: dict[str, Any]) -> None:
         text = json.dumps(doc, indent=1).encode("utf-8")
         try:
-            _atomic_write(self.folder / SESSION_FILE, lambda fh: fh.write(text), True)
+            atomic_write(self.folder / SESSION_FILE, lambda fh: fh.write(text))
         except OSError as exc:
             raise SessionError(f"could not write {self.folder / SESSION_FILE} "
                                f"({exc.strerror or exc}); check the disk and folder.") from exc

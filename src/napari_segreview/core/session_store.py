@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_segreview.core._arrays import FormatError
-from napari_segreview.core.arrayfiles import _remove, _write_temp
+from napari_segreview.core.arrayfiles import atomic_write
 
 __all__ = [
     "CHUNK_BYTES", "Key", "all_keys", "chunk_name", "chunk_shape_for", "chunk_slices",
@@ -222,11 +222,7 @@ def write_npz(path: str | os.PathLike, array: np.ndarray) -> None:
         with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr("data.npy", buf.getbuffer())
 
-    tmp = _write_temp(path, write)
-    try:
-        os.replace(tmp, path)
-    finally:
-        _remove(tmp)
+    atomic_write(path, write, sync_dir=False)
 
 
 def read_npz(path: str | os.PathLike, shape: Sequence[int] | None = None,

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from napari_segreview.core._arrays import FormatError
-from napari_segreview.core.arrayfiles import ArrayMeta, read_array, write_array
+from napari_segreview.core.arrayfiles import ArrayMeta, atomic_write, read_array, write_array
 from napari_segreview.core.card import ModelCard
 from napari_segreview.core.classstats import count_target, statistics_from_counts
 from napari_segreview.core.targets import ExportCase, Target, safe_name
@@ -98,18 +98,9 @@ def sha256(path: Path) -> str:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically: temporary name, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    """Write JSON atomically (:func:`~napari_segreview.core.arrayfiles.atomic_write`)."""
+    text = json.dumps(obj, indent=1) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
