@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from napari_segreview.core._arrays import first_line
 from napari_segreview.core.formats import FormatError
 
 __all__ = ["ProgressBar", "add_predict", "run_predict"]
@@ -270,12 +271,12 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
         )
     except torch.cuda.OutOfMemoryError as exc:
         raise FormatError(
-            f"the GPU ran out of memory even at batch size 1 ({_first_line(exc)}); "
+            f"the GPU ran out of memory even at batch size 1 ({first_line(exc)}); "
             "use --device cpu."
         ) from exc
     except RuntimeError as exc:  # the model itself failed on this input
         raise FormatError(
-            f"the model failed on {Path(args.image).name} ({_first_line(exc)}); check that "
+            f"the model failed on {Path(args.image).name} ({first_line(exc)}); check that "
             f"the card {card_path.name} describes this model's input."
         ) from exc
     finally:
@@ -292,7 +293,3 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
           f"in {seconds:.1f} s")
     return 0
 
-
-def _first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text if len(text) <= 160 else text[:157] + "..."

@@ -380,22 +380,12 @@ def _pairs(corr_files: Sequence[Any], pred_files: Sequence[Any]) -> list[tuple[A
             for n, c, p in zip(names, cc, pc, strict=True)]
 
 
-def _as_read_by(corrected: Any, predicted: Any) -> Any:
-    """The prediction's array, to be read the way the corrected channel is read."""
-    import numpy as np
-
-    if predicted.value == corrected.value:
-        return predicted.data
-    on = predicted.data != 0 if predicted.binary else predicted.data == predicted.value
-    return on if corrected.binary else np.where(on, corrected.value, 0).astype(np.uint16)
-
-
 def qa_rows(corr_files: Sequence[Any], pred_files: Sequence[Any]) -> tuple[list, list]:
     """Per channel QA (:class:`~napari_segreview.core.qa.ChannelQA`) and prediction warnings."""
     from napari_segreview.core.qa import channel_qa, prediction_warnings
 
     pairs = _pairs(corr_files, pred_files)
-    results = [channel_qa(c, _as_read_by(c, p)) for c, p in pairs]
+    results = [channel_qa(c, p) for c, p in pairs]
     warnings = prediction_warnings([p for _, p in pairs])
     return results, warnings
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_segreview._napari._meta import KEY, json_meta
+from napari_segreview._napari._meta import KEY, LIVE_KEYS, json_meta
 from napari_segreview.core.arrayfiles import ArrayMeta, write_array
 from napari_segreview.core.checks import check_binary
 from napari_segreview.core.formats import FormatError
@@ -32,7 +32,7 @@ __all__ = ["NOT_EXPORTED", "case_layer_data", "export_run_id", "get_export_reade
            "layer_record", "layer_records", "write_label_map", "write_multihot"]
 
 #: Metadata keys an export never carries: a review session's binding of the layer.
-NOT_EXPORTED = ("session",)
+NOT_EXPORTED = LIVE_KEYS  # an older export may still carry them: dropped on read-back
 
 
 def get_export_reader(path: str | list[str]) -> Any:
@@ -162,8 +162,7 @@ def default_records(case: ExportedCase) -> list[dict[str, Any]]:
 
 def _exported_meta(m: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON metadata an export keeps: no arrays, no review-session binding."""
-    out = {k: v for k, v in json_meta(m).items() if k not in NOT_EXPORTED}
-    return out or None
+    return json_meta(m) or None
 
 
 def layer_record(layer: Any, **extra: Any) -> dict[str, Any]:

@@ -46,8 +46,9 @@ it. Keys:
     instead of removing it, and no longer treats it as part of its run.
 ``session``
     On layers saved in a review session: ``{"folder": str, "layer": id}``, the
-    session folder and the layer's id there (set by the Review session panel;
-    the session does not store this key itself).
+    session folder and the layer's id there (set by the Review session panel).
+    It binds a layer to this window only: :func:`json_meta` drops it, so
+    neither sessions nor exports store it.
 ``units``, ``source``, ``format``, ``spacing_unit``
     On image layers opened by the reader (:mod:`napari_segreview.core.io`): the
     values' units (``"HU"`` for rescaled CT; the CT phantom sets it too), the
@@ -69,6 +70,8 @@ KEY = "segreview"
 KINDS = ("image", "probability", "decision", "mask", "overlap", "labels", "atoms")
 #: Keys whose values are arrays and never go into JSON.
 ARRAY_KEYS = ("prediction",)
+#: Keys that bind a layer to this napari window (a live review session): never saved.
+LIVE_KEYS = ("session",)
 
 
 def meta(layer: Any) -> dict[str, Any]:
@@ -108,12 +111,13 @@ def layers_of(layers: Iterable[Any], **match: Any) -> Iterator[Any]:
 
 
 def json_meta(m: dict[str, Any]) -> dict[str, Any]:
-    """Return ``m`` without its array values, ready for ``json.dumps``.
+    """Return ``m`` as it is saved (sessions, exports): no arrays, no live session binding.
 
     Examples
     --------
     >>> import numpy as np
-    >>> json_meta({"kind": "decision", "prediction": np.zeros(3)})
+    >>> json_meta({"kind": "decision", "prediction": np.zeros(3),
+    ...            "session": {"folder": "scan.segreview", "layer": "l1"}})
     {'kind': 'decision'}
     """
-    return {k: v for k, v in m.items() if k not in ARRAY_KEYS}
+    return {k: v for k, v in m.items() if k not in ARRAY_KEYS + LIVE_KEYS}

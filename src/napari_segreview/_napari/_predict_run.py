@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from napari_segreview.core._arrays import FormatError
+from napari_segreview.core._arrays import FormatError, first_line
 
 __all__ = ["DEVICES", "card_summary", "check_paths", "error_message", "find_devices", "run_model"]
 
@@ -78,10 +78,6 @@ def run_model(image: Any, model_path: str, card: Any, *, factory: str | None = N
                    probabilities=probabilities, progress=progress, cancel=cancel)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text if len(text) <= 160 else text[:157] + "..."
-
 
 def error_message(exc: BaseException, image_name: str, card_name: str) -> str:
     r"""One sentence for the user about an exception raised by a prediction.
@@ -98,18 +94,18 @@ def error_message(exc: BaseException, image_name: str, card_name: str) -> str:
     if isinstance(exc, FormatError):
         return str(exc)
     if type(exc).__name__ == "OutOfMemoryError":
-        return (f"the GPU ran out of memory even with one tile per batch ({_first_line(exc)}): "
+        return (f"the GPU ran out of memory even with one tile per batch ({first_line(exc)}): "
                 "choose the cpu device or a card with a smaller tile.")
     if isinstance(exc, MemoryError):
         return ("there is not enough memory for this image: keep probabilities as uint8 or "
                 "none, or crop the image.")
     if isinstance(exc, ImportError):
-        return (f"PyTorch cannot be imported in napari's Python ({_first_line(exc)}): install "
+        return (f"PyTorch cannot be imported in napari's Python ({first_line(exc)}): install "
                 "torch into the environment napari runs in and restart napari.")
     if isinstance(exc, RuntimeError):
-        return (f"the model failed on {image_name!r} ({_first_line(exc)}); check that the "
+        return (f"the model failed on {image_name!r} ({first_line(exc)}); check that the "
                 f"card {card_name} describes this model's input (channels, spatial_dims, tile).")
-    return f"the prediction failed ({type(exc).__name__}: {_first_line(exc)})."
+    return f"the prediction failed ({type(exc).__name__}: {first_line(exc)})."
 
 
 def card_summary(card: Any, path: str | Path, found_beside: bool = False) -> str:

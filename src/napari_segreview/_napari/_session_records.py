@@ -56,7 +56,7 @@ def colormap_to_json(cmap: Any) -> dict[str, Any] | None:
 
 def layer_info(layer: Labels) -> dict[str, Any]:
     """What a session records about a layer besides its data (JSON only)."""
-    m = {k: v for k, v in json_meta(meta(layer)).items() if k != "session"}
+    m = json_meta(meta(layer))
     return plain_json({
         "name": layer.name, "scale": list(layer.scale), "translate": list(layer.translate),
         "metadata": m,
@@ -83,7 +83,7 @@ def image_display(layer: Image) -> dict[str, Any]:
     ([-1000.0, 1000.0], 'gray', ['pixel', 'pixel', 'pixel'], {'kind': 'image', 'units': 'HU'})
     """
     cmap = layer.colormap
-    m = {k: v for k, v in json_meta(meta(layer)).items() if k != "session"}
+    m = json_meta(meta(layer))
     return plain_json({
         "contrast_limits": [float(v) for v in layer.contrast_limits],
         "colormap": {"name": str(cmap.name), "colors": np.asarray(cmap.colors, float),

@@ -127,3 +127,35 @@ def require_integer(labels: np.ndarray, what: str = "a label map") -> None:
         f"{what} must hold integers, but its dtype is {labels.dtype}{hint}; "
         "cast it with .astype(np.uint8) if the values are whole numbers."
     )
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    r"""The first line of an exception's message, at most ``limit`` characters, for a sentence.
+
+    An exception without a message gives its type's name.
+
+    Examples
+    --------
+    >>> first_line(RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB"))
+    'CUDA out of memory.'
+    >>> first_line(RuntimeError())
+    'RuntimeError'
+    >>> first_line(ValueError("x" * 20), limit=10)
+    'xxxxxxx...'
+    """
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    r"""An exception's whole message on one line (whitespace collapsed), at most ``limit`` long.
+
+    Examples
+    --------
+    >>> one_line(OSError("not a TIFF file:\n  bad header"))
+    'not a TIFF file: bad header'
+    >>> one_line(OSError())
+    'OSError'
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from napari_segreview.core._arrays import one_line
 from napari_segreview.core.formats import FormatError
 
 __all__ = ["KINDS", "SUFFIXES", "ArrayMeta", "atomic_write", "file_suffix", "fsync_dir",
@@ -136,10 +137,6 @@ def file_suffix(path: str | os.PathLike) -> str:
     return suffix
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
-
 
 # ----------------------------------------------------------------------------- reading
 
@@ -193,7 +190,7 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, ArrayMeta]:
                 "save a plain numeric array instead."
             ) from exc
         raise FormatError(
-            f"could not read {path} ({_one_line(exc)}); the file is corrupt, truncated "
+            f"could not read {path} ({one_line(exc)}); the file is corrupt, truncated "
             f"or not really a {suffix} file, so write it again."
         ) from exc
     if array.dtype.kind not in "biuf":
@@ -204,7 +201,7 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, ArrayMeta]:
         meta = ArrayMeta() if meta_dict is None else ArrayMeta.from_json_dict(meta_dict)
     except (FormatError, TypeError, ValueError, AttributeError) as exc:
         raise FormatError(
-            f"{path} carries unreadable segreview metadata ({_one_line(exc)}); "
+            f"{path} carries unreadable segreview metadata ({one_line(exc)}); "
             "fix or remove it and write the file again."
         ) from exc
     return array, meta
@@ -234,7 +231,7 @@ def _read_npy(path: Path) -> tuple[np.ndarray, dict | None]:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(
-            f"could not read the metadata sidecar {side} ({_one_line(exc)}); fix or delete it."
+            f"could not read the metadata sidecar {side} ({one_line(exc)}); fix or delete it."
         ) from exc
     if not isinstance(meta, dict):
         raise FormatError(f"the metadata sidecar {side} is not a JSON object; fix or delete it.")
@@ -352,7 +349,7 @@ def write_array(
         ) from exc
     except OSError as exc:
         raise FormatError(
-            f"could not write {path} ({exc.strerror or _one_line(exc)}); "
+            f"could not write {path} ({exc.strerror or one_line(exc)}); "
             "check that the folder is writable and the disk is not full."
         ) from exc
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from napari_segreview.core._arrays import FormatError
+from napari_segreview.core._arrays import FormatError, blocks
 
 __all__ = [
     "CardError", "HeadSpec", "InputSpec", "ModelCard", "NormalizeSpec",
@@ -442,12 +442,6 @@ def find_card(model_path: str | Path) -> Path | None:
     return None
 
 
-def _flat_chunks(x: np.ndarray, n: int = 1 << 18):
-    flat = x.reshape(-1)
-    for s in range(0, flat.size, n):
-        yield flat[s:s + n]
-
-
 def normalize(image: np.ndarray, spec: NormalizeSpec, *,
               channel_axis: int | None = None) -> np.ndarray:
     """Raw image values to model input, always float32 (no float64 volume temporaries).
@@ -500,10 +494,11 @@ def normalize(image: np.ndarray, spec: NormalizeSpec, *,
         out -= mean
         out *= np.float32(1.0) / std
     elif spec.kind == "zscore":
-        n = max(out.size, 1)
-        mean = sum(float(np.sum(c, dtype=np.float64)) for c in _flat_chunks(out)) / n
+        n, flat = max(out.size, 1), out.reshape(-1)
+        mean = sum(float(np.sum(flat[s], dtype=np.float64)) for s in blocks(flat.size)) / n
         out -= np.float32(mean)
-        var = sum(float(np.dot(c64 := c.astype(np.float64), c64)) for c in _flat_chunks(out)) / n
+        var = sum(float(np.dot(c64 := flat[s].astype(np.float64), c64))
+                  for s in blocks(flat.size)) / n
         out *= np.float32(1.0 / max(math.sqrt(var), 1e-8))
     else:  # percentile
         flat = out.reshape(-1)

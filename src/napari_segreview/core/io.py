@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_segreview.core._arrays import one_line
 from napari_segreview.core.formats import FormatError
 
 __all__ = [
@@ -358,7 +359,7 @@ def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Im
         raise ReadError(str(exc)) from exc
     except Exception as exc:  # libraries raise many types on corrupt data
         raise ReadError(
-            f"could not read {path} ({_one_line(exc)}); the file is corrupt, truncated or "
+            f"could not read {path} ({one_line(exc)}); the file is corrupt, truncated or "
             "not what its name says, so export it again."
         ) from exc
     if path.is_dir():
@@ -418,7 +419,3 @@ def read_image(path: str | os.PathLike, *, lazy: bool | None = None) -> ImageDat
 def _shape(img: ImageData) -> str:
     return " x ".join(map(str, img.data.shape))
 
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."

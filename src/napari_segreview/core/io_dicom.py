@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from napari_segreview.core import io as _io
+from napari_segreview.core._arrays import one_line
 
 __all__ = ["is_dicom_file", "read_dicom"]
 
@@ -290,7 +291,7 @@ def _pixels(sl: _Slice, pydicom: Any) -> tuple[np.ndarray, tuple[float, float]]:
         ds = pydicom.dcmread(sl.path)
         raw = ds.pixel_array
     except Exception as exc:  # decoder plugins, truncated pixel data
-        text = " ".join(str(exc).split())[:200]
+        text = one_line(exc, 200)
         hint = ("install a decoder: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg"
                 if "decompress" in text.lower() or "plugin" in text.lower()
                 else "the file may be truncated; export the series again")

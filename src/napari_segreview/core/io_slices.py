@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_segreview.core import io as _io
+from napari_segreview.core._arrays import one_line
 
 __all__ = ["read_picture", "read_slice_folder"]
 
@@ -145,7 +146,7 @@ def read_slice_folder(folder: str | Path, *, lazy: bool | None = None) -> _io.Im
             probes.append(_probe(f))
         except Exception as exc:  # PIL/tifffile raise many types on corrupt headers
             raise _io.ReadError(
-                f"cannot read the slice {f.name} in {folder.name} ({_io._one_line(exc)}); "
+                f"cannot read the slice {f.name} in {folder.name} ({one_line(exc)}); "
                 "remove or replace it."
             ) from exc
     shape, dtype, _ = probes[0]
@@ -183,7 +184,7 @@ def _checked(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         arr = _read_slice(path)
     except Exception as exc:  # truncated or corrupt picture
         raise _io.ReadError(
-            f"cannot read the slice {path.name} ({_io._one_line(exc)}); remove or replace it."
+            f"cannot read the slice {path.name} ({one_line(exc)}); remove or replace it."
         ) from exc
     if arr.shape != shape or arr.dtype != dtype:
         raise _io.ReadError(

@@ -29,6 +29,7 @@ import numpy as np
 import tifffile
 
 from napari_segreview.core import io as _io
+from napari_segreview.core._arrays import one_line
 
 __all__ = ["read_tiff", "tiff_spacing"]
 
@@ -155,7 +156,7 @@ def read_tiff(path: str | Path, *, lazy: bool | None = None) -> _io.ImageData:
             except tifffile.TiffFileError as exc:
                 _check_complete(path, None, [], warned)  # says "truncated" when it is
                 raise _io.ReadError(f"{path.name} is truncated or corrupt "
-                                    f"({_io._one_line(exc)}); copy or export it again.") from exc
+                                    f"({one_line(exc)}); copy or export it again.") from exc
             keep_open = isinstance(data, _LazyPages)
             if keep_open:
                 data = data.array
@@ -301,7 +302,7 @@ class _LazyPages:
                 return _read_page(self.pages, index)
             except Exception as exc:  # the file changed or is damaged after opening
                 raise _io.ReadError(
-                    f"cannot decode slice {index} of {self.name} ({_io._one_line(exc)}); the "
+                    f"cannot decode slice {index} of {self.name} ({one_line(exc)}); the "
                     "file is damaged, so copy or export it again."
                 ) from exc
 

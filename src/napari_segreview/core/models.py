@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from napari_segreview.core._arrays import FormatError
+from napari_segreview.core._arrays import FormatError, first_line
 
 __all__ = ["ModelLoadError", "load_model", "select_device", "select_output"]
 
@@ -217,7 +217,7 @@ def load_model(
         except Exception as exc:
             raise ModelLoadError(
                 f"{path.name} is not a plain checkpoint that torch.load(weights_only=True) can "
-                f"read ({str(exc).splitlines()[0][:120]}): save model.state_dict() instead."
+                f"read ({first_line(exc, 120)}): save model.state_dict() instead."
             ) from exc
         state = _extract_state_dict(obj, path)
         try:
@@ -243,7 +243,7 @@ def load_model(
         except Exception as exc:
             raise ModelLoadError(
                 f"{path.name} cannot be read as a torch.export archive "
-                f"({str(exc).splitlines()[0][:120]}): save it with torch.export.save()."
+                f"({first_line(exc, 120)}): save it with torch.export.save()."
             ) from exc
         return _to_eval(model, dev)
     try:
@@ -253,7 +253,7 @@ def load_model(
     except Exception as exc:
         raise ModelLoadError(
             f"{path.name} is not a TorchScript, torch.export or checkpoint file "
-            f"({str(exc).splitlines()[0][:120]})."
+            f"({first_line(exc, 120)})."
         ) from exc
     return _to_eval(model, dev)
 

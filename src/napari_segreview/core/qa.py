@@ -117,9 +117,11 @@ def channel_qa(corrected: Channel, predicted: Any) -> ChannelQA:
     corrected : Channel
         The channel as it is now (a binary mask, or class ``value`` of a label
         map).
-    predicted : array, same shape as ``corrected.data``
-        The layer's kept prediction; the channel is read from it the same way
-        (non-zero, or equal to ``corrected.value``).
+    predicted : array, same shape as ``corrected.data``, or Channel
+        The layer's kept prediction; an array is read the same way as the
+        correction (non-zero, or equal to ``corrected.value``). A Channel is
+        read as it says, so a prediction stored as a label map can be compared
+        with a binary correction (and back) without converting either.
 
     Returns
     -------
@@ -138,7 +140,8 @@ def channel_qa(corrected: Channel, predicted: Any) -> ChannelQA:
     >>> q.dice, q.added, q.removed, q.changed_slices.tolist()
     (0.4, 2, 1, [0, 1])
     """
-    pc = Channel(corrected.name, predicted, corrected.value, corrected.source)
+    pc = predicted if isinstance(predicted, Channel) else Channel(
+        corrected.name, predicted, corrected.value, corrected.source)
     if pc.shape != corrected.shape:
         raise ReviewError(
             f"the kept prediction of {corrected.name!r} has shape {pc.shape} but the layer has "
