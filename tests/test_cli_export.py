@@ -174,3 +174,10 @@ def test_a_one_hot_stack_for_a_card_head_names_the_background(files, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "its background channel becomes 0" in err
     assert not (d / "ex").exists()
+
+
+def test_parser_formats_are_the_cores():
+    from napari_segreview._cli_export import EXPORT_FORMATS
+    from napari_segreview.core import targets_io
+
+    assert EXPORT_FORMATS == targets_io.EXPORT_FORMATS

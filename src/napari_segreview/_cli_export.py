@@ -58,11 +58,15 @@ def _pair(text: str) -> tuple[str, str]:
     return head, path
 
 
+#: ``core.targets_io.EXPORT_FORMATS``, written out so that building the parser imports
+#: nothing heavy (a test keeps the two equal).
+EXPORT_FORMATS = ("tif", "npz", "nnunet")
+
+
 def add_export(subparsers: Any) -> None:
     """Register ``segreview export``."""
     from napari_segreview.cli import _list
     from napari_segreview.core.classstats import WEIGHT_METHODS
-    from napari_segreview.core.targets_io import EXPORT_FORMATS
 
     p = subparsers.add_parser(
         "export", help="export corrected masks as training targets (tif, npz or nnU-Net)",

@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from napari_segreview._napari._meta import KEY, LIVE_KEYS, json_meta
+from napari_segreview._napari._meta import KEY, LIVE_KEYS, json_meta, meta
 from napari_segreview.core.arrayfiles import ArrayMeta, write_array
 from napari_segreview.core.checks import check_binary
 from napari_segreview.core.formats import FormatError
 from napari_segreview.core.targets_io import ExportedCase, find_export_root, read_export
 
 __all__ = ["NOT_EXPORTED", "case_layer_data", "export_run_id", "get_export_reader",
-           "layer_record", "layer_records", "write_label_map", "write_multihot"]
+           "layer_record", "write_label_map", "write_multihot"]
 
 #: Metadata keys an export never carries: a review session's binding of the layer.
 NOT_EXPORTED = LIVE_KEYS  # an older export may still carry them: dropped on read-back
@@ -98,7 +98,7 @@ def export_run_id(folder: Any, case: str) -> str:
 
 
 def case_layer_data(case: ExportedCase, folder: Any = None) -> list[tuple]:
-    """LayerData tuples (napari) for one exported case (see :func:`layer_records`).
+    """LayerData tuples (napari) for one exported case (see :func:`layer_record`).
 
     Without layer records (an export from the CLI), the image and one layer
     per softmax head / sigmoid channel are made, named ``<case> <channel>``.
@@ -165,34 +165,19 @@ def _exported_meta(m: dict[str, Any]) -> dict[str, Any] | None:
     return json_meta(m) or None
 
 
-def layer_record(layer: Any, **extra: Any) -> dict[str, Any]:
+def layer_record(layer: Any) -> dict[str, Any]:
     """What the reader needs to rebuild ``layer``: name, scale, dtype, SegReview metadata.
 
-    Image layers also keep ``rgb`` and ``contrast_limits``; ``extra`` adds the
-    role (``image``/``target``), the head and the channel.
+    Image layers also keep ``rgb`` and ``contrast_limits``.
     """
     rec = {"name": layer.name, "scale": [float(s) for s in layer.scale],
            "translate": [float(s) for s in layer.translate],
            "dtype": np.dtype(layer.data.dtype).str,   # never reads a lazy (dask) array
-           "metadata": _exported_meta(layer.metadata.get(KEY) or {}), **extra}
+           "metadata": _exported_meta(meta(layer))}
     if hasattr(layer, "contrast_limits") and not hasattr(layer, "selected_label"):
         rec.update(rgb=bool(getattr(layer, "rgb", False)),
                    contrast_limits=[float(c) for c in layer.contrast_limits])
     return rec
-
-
-def layer_records(image_layer: Any, parts: list[tuple[Any, str, str | None]]) -> list[dict]:
-    """Records of the image and the exported layers (written into the manifest).
-
-    ``parts`` lists ``(layer, head, channel)``: the channel of a sigmoid head
-    the layer holds, ``None`` for a softmax label map, or a class name for a
-    binary mask painted into a label map.
-    """
-    return [layer_record(image_layer, role="image"),
-            *(layer_record(layer, role="target", head=h, channel=c) for layer, h, c in parts)]
-
-
-# ----------------------------------------------------------------------------- writers
 
 
 def _spacing(meta: dict[str, Any], ndim: int) -> tuple[float, ...] | None:

@@ -108,7 +108,6 @@ class PredictWidget(QWidget):
         self._relay = _Relay()
         self._relay.progressed.connect(self._on_progress)
         self._devices_asked = False
-        self._device_worker = None
         self.devices: dict | None = None
         self._outcome = "error"
         self._steps: list = []
@@ -321,7 +320,6 @@ class PredictWidget(QWidget):
         worker = create_worker(find_devices, _start_thread=False,
                                _connect={"returned": self._on_devices,
                                          "errored": self._on_devices_error})
-        self._device_worker = worker
         app = QApplication.instance()
         if app is not None:
             # A worker thread still running when Python exits aborts the process:

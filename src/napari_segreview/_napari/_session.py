@@ -19,6 +19,7 @@ layers read back, a copy) becomes a new layer of the session with its own id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import weakref
@@ -450,22 +451,20 @@ class SessionController(QObject):
     def flush_sync(self, timeout: float | None = 120) -> tuple[bool, str]:
         """Flush everything now and wait; return ``(ok, error sentence)``."""
         for _ in range(2):  # a running commit first, then what it did not hold
-            if self._future is not None:
-                try:
-                    self._future.result(timeout)
-                except Exception:
-                    pass
-                self._on_finished(self._future)
+            self._wait(timeout)
             self.flush()
-        if self._future is not None and not self._future.done():
-            try:
-                self._future.result(timeout)
-            except Exception:
-                pass
-        if self._future is not None:
-            self._on_finished(self._future)
+        self._wait(timeout)
         ok = self.unsaved_edits == 0 and not self._dirty_left() and self.last_error is None
         return ok, self.last_error or ("" if ok else "edits are still waiting to be saved")
+
+    def _wait(self, timeout: float | None) -> None:
+        """Wait (at most ``timeout`` s) for the running commit and take its outcome if done."""
+        if self._future is None:
+            return
+        with contextlib.suppress(Exception):  # its error is read by _on_finished
+            self._future.result(timeout)
+        if self._future.done():  # a commit still running after the timeout stays pending
+            self._on_finished(self._future)
 
     def _dirty_left(self) -> bool:
         return bool(self._full or self._states or self._removed_flags

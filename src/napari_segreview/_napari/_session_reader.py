@@ -21,7 +21,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
@@ -199,8 +198,7 @@ def create_session(viewer: napari.Viewer, folder: str | Path, image: Image | Non
     ctl = SessionController(viewer, session, interval_s=interval_s)
     ctl.track_image(image)
     if image is not None and info is not None and info["path"] is None:
-        data = np.array(image.data)
-        job = ctl._executor.submit(session.store_image, data, info)
+        job = ctl._executor.submit(session.store_image, image.data, info)  # read in the worker
         job.add_done_callback(ctl._finished.emit)
     for layer in list(viewer.layers):
         if is_session_layer(layer):

@@ -49,10 +49,7 @@ def dice(pred: np.ndarray, target: np.ndarray) -> float:
         raise FormatError(
             f"cannot compare masks of shapes {p.shape} and {t.shape}; give masks of one shape."
         )
-    total = int(np.count_nonzero(p)) + int(np.count_nonzero(t))
-    if total == 0:
-        return 1.0
-    return 2.0 * int(np.count_nonzero(p & t)) / total
+    return dice_counts(np.count_nonzero(p & t), np.count_nonzero(p), np.count_nonzero(t))
 
 
 def dice_counts(intersection, n_pred, n_target):

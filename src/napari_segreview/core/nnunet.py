@@ -94,7 +94,7 @@ def write_nifti(path: Path, array: np.ndarray, spacing: Any) -> None:
     if array.dtype == np.bool_:
         array = array.view(np.uint8)
     affine = np.diag([*spacing[::-1], 1.0])
-    img = nib.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)), affine)
+    img = nib.Nifti1Image(array.transpose(2, 1, 0), affine)  # Fortran order: what NIfTI stores
     img.header.set_data_dtype(array.dtype)
     img.header.set_zooms(spacing[::-1])
     nib.save(img, str(path))
@@ -352,8 +352,8 @@ def export_nnunet_case(folder: Path, case: ExportCase, *, overwrite: bool = Fals
         man["nnunet"] = entry
         write_json(folder / MARKER, marker)
         write_json(mdir / f"{name}.json", man)
-        write_json(folder / "dataset.json", dataset_json(marker, len(manifests(folder))))
-        stats = update_statistics(folder, method)
+        stats = update_statistics(folder, method)  # one case per manifest
+        write_json(folder / "dataset.json", dataset_json(marker, stats["cases"]))
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         for p in moved:

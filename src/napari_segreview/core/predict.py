@@ -41,7 +41,7 @@ import torch
 from napari_segreview.core import heads as _heads
 from napari_segreview.core.card import ModelCard, normalize
 from napari_segreview.core.heads import HeadOutput
-from napari_segreview.core.models import ModelLoadError, select_device, select_output
+from napari_segreview.core.models import ModelLoadError, _to_eval, select_device, select_output
 from napari_segreview.core.tiling import Accumulator, gaussian_weights, pad_to, tile_grid
 
 __all__ = ["Cancelled", "Prediction", "predict"]
@@ -86,7 +86,7 @@ class Prediction:
 def _is_cancelled(cancel: Any) -> bool:
     if cancel is None:
         return False
-    if isinstance(cancel, threading.Event) or hasattr(cancel, "is_set"):
+    if hasattr(cancel, "is_set"):  # threading.Event and the like
         return bool(cancel.is_set())
     return bool(cancel())
 
@@ -175,9 +175,7 @@ class _Runner:
             src = self.data[(u, *where)] if sd == 2 else self.data[where]
             raw[i] = np.moveaxis(src, -1, 0)
         if not self.normalized:
-            raw = normalize(
-                raw, self.card.input.normalize, channel_axis=1 if c > 1 else None
-            ).astype(np.float32, copy=False)
+            raw = normalize(raw, self.card.input.normalize, channel_axis=1 if c > 1 else None)
         raw, _ = pad_to(raw, self.tile, self.pad_mode)
         if self.device.type != "cuda":
             return torch.from_numpy(np.ascontiguousarray(raw))
@@ -370,12 +368,7 @@ def predict(
     if normalized:  # statistics over the whole image, not per tile
         c = data.shape[-1]
         data = normalize(data, card.input.normalize, channel_axis=-1 if c > 1 else None)
-        data = np.asarray(data, np.float32)
-    if isinstance(model, torch.nn.Module):
-        model = model.to(dev)
-        if model.training:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                model.eval()
+    model = _to_eval(model, dev)
     runner = _Runner(data, card, dev, amp, probabilities, normalized, pad_mode)
     total, i, bs = len(runner.items), 0, batch_size
     with torch.inference_mode():

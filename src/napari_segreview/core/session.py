@@ -352,7 +352,6 @@ class Session:
         if not update.full or "shape" not in info or "dtype" not in info:
             raise SessionError(f"layer {layer_id!r} is new to the session; its first update "
                                "must carry the whole layer.")
-        self.layer_dir(layer_id).mkdir(parents=True, exist_ok=True)
         return {"id": layer_id, "name": str(info.get("name", layer_id)), "shape": [],
                 "dtype": "uint8", "chunk_shape": [], "chunks": [], "metadata": {},
                 "display": {}, "scale": None, "translate": None, "prediction": None,

@@ -155,10 +155,6 @@ class LayerRecord:
                 "metadata": self.metadata, "display": self.display,
                 "prediction": self.prediction, "removed": self.removed}
 
-    def flat(self, key: Key) -> int:
-        """Index of chunk ``key`` in :attr:`chunks`."""
-        return int(np.ravel_multi_index(key, grid_shape(self.shape, self.chunk_shape)))
-
 
 @dataclass
 class LayerUpdate:

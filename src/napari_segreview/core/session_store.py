@@ -15,7 +15,6 @@ so every chunk file on disk is complete. Only numpy is used here.
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import os
 import re
@@ -125,8 +124,7 @@ def keys_of_slices(slices: Sequence[slice], chunks: Sequence[int],
     yield from itertools.product(*ranges)
 
 
-def keys_of_indices(indices: Sequence[np.ndarray], chunks: Sequence[int],
-                    shape: Sequence[int] | None = None) -> set[Key]:
+def keys_of_indices(indices: Sequence[np.ndarray], chunks: Sequence[int]) -> set[Key]:
     """Return the chunk keys holding the voxels at fancy ``indices`` (one array per axis).
 
     Costs one pass over the changed voxels, never over the volume.
@@ -174,7 +172,7 @@ def keys_of_atom(atom: object, chunks: Sequence[int], shape: Sequence[int]) -> s
     indices = atom[0]  # type: ignore[index]
     if isinstance(indices, tuple) and all(isinstance(i, slice) for i in indices):
         return set(keys_of_slices(indices, chunks, shape))
-    return keys_of_indices(indices, chunks, shape)
+    return keys_of_indices(indices, chunks)
 
 
 def chunk_name(key: Key, generation: int) -> str:
@@ -215,12 +213,11 @@ def write_npz(path: str | os.PathLike, array: np.ndarray) -> None:
     """
     path = Path(path)
     array = np.ascontiguousarray(array)
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, array, allow_pickle=False)
 
-    def write(fh) -> None:
-        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            zf.writestr("data.npy", buf.getbuffer())
+    def write(fh) -> None:  # streamed into the zip: no second copy of a whole-volume array
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, \
+                zf.open("data.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, array, allow_pickle=False)
 
     atomic_write(path, write, sync_dir=False)
 

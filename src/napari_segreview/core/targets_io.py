@@ -40,7 +40,7 @@ from napari_segreview.core.targets import ExportCase, Target, safe_name
 
 __all__ = [
     "EXPORT_FORMATS", "MANIFEST", "MARKER", "STATISTICS", "ExportResult", "ExportedCase",
-    "export_case", "export_cases", "find_export_root", "is_export", "preview_statistics",
+    "export_case", "find_export_root", "is_export", "preview_statistics",
     "read_export", "read_statistics",
 ]
 
@@ -321,24 +321,6 @@ def _write_case_files(stage: Path, case: ExportCase, name: str, image: np.ndarra
                         "sha256": sha256(stage / fname)})
     write_json(stage / MANIFEST, case_manifest(case, name, fmt, image_entry, entries))
     return [img_file, *(e["file"] for e in entries), MANIFEST]
-
-
-def export_cases(folder: str | os.PathLike, cases: Iterable[ExportCase], *, fmt: str = "tif",
-                 overwrite: bool = False, method: str = "inverse_frequency",
-                 progress: Any = None) -> list[ExportResult]:
-    """Export several cases in turn (each all or nothing); ``progress(done, total)``."""
-    cases = list(cases)
-    names = [safe_name(c.name, "case name") for c in cases]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise FormatError(f"several cases would be called {dup[0]!r}; give every case its "
-                          "own name.")
-    out = []
-    for i, c in enumerate(cases):
-        out.append(export_case(folder, c, fmt=fmt, overwrite=overwrite, method=method))
-        if progress is not None:
-            progress(i + 1, len(cases))
-    return out
 
 
 # ----------------------------------------------------------------------------- reading

@@ -106,9 +106,6 @@ def softmax_from_masks(head: HeadSpec, masks: Sequence[Any], *, priority: Any = 
     stack = np.stack([np.asarray(m) != 0 for m in masks]).view(np.uint8)
     names = head.channels[1:]
     check_class_masks(names, stack, head=head.name)
-    if isinstance(priority, Sequence) and not isinstance(priority, str):
-        priority = [p if isinstance(p, int) else names.index(p) if p in names else p
-                    for p in priority]
     return multihot_to_labels(stack, priority=priority, overlap=overlap, names=names,
                               ignore_value=IGNORE)
 
