@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from napari_segreview.core.classstats import count_target
-from napari_segreview.core.targets import Target
+from napari_segreview.targets.build import Target
+from napari_segreview.targets.classstats import count_target
 
 
 def best(fn, repeat=3):

@@ -33,7 +33,7 @@ try:
 except ImportError:  # running from a checkout without PYTHONPATH=src
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from napari_segreview.core.formats import (
+from napari_segreview.labels.formats import (
     atoms_to_multihot,
     labels_to_multihot,
     labels_to_onehot,

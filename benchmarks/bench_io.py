@@ -42,7 +42,7 @@ try:
 except ImportError:  # running from a checkout without PYTHONPATH=src
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from napari_segreview.core.io import read_image
+from napari_segreview.io.read import read_image
 
 PLANE = (512, 512)
 

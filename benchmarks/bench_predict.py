@@ -3,7 +3,7 @@
 On one in-memory CT stack (int16 HU, default 64 slices of 512 x 512) and one
 model, the script times:
 
-(a) **engine**: :func:`napari_segreview.core.predict.predict`, stack in host
+(a) **engine**: :func:`napari_segreview.inference.predict.predict`, stack in host
     memory to decided arrays (label map, multi-hot) in host memory;
 (b) **raw**: the same model's batched forward alone, on tensors already
     normalised and already on the device, same batch size, under
@@ -44,12 +44,12 @@ try:
 except ImportError:  # running from a checkout without PYTHONPATH=src
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from napari_segreview.core.card import ModelCard, find_card, load_card, normalize
-from napari_segreview.core.models import load_model, select_device, select_output
-from napari_segreview.core.phantom import make_ct_phantom
-from napari_segreview.core.predict import predict
-from napari_segreview.core.unet import UNet
+from napari_segreview.card.spec import ModelCard, find_card, load_card, normalize
 from napari_segreview.data import demo_card_path, demo_metrics_path
+from napari_segreview.data.phantom import make_ct_phantom
+from napari_segreview.inference.models import load_model, select_device, select_output
+from napari_segreview.inference.predict import predict
+from napari_segreview.inference.unet import UNet
 
 GOALS = {"cuda": (0.9, 4.0), "cpu": (0.8, None)}
 

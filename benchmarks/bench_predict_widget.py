@@ -3,7 +3,7 @@
 In one napari window (needs a display: run under ``xvfb-run`` on a server),
 on the CT phantom and the demo model, the script times:
 
-(a) **direct**: :func:`napari_segreview.core.predict.predict` alone (model
+(a) **direct**: :func:`napari_segreview.inference.predict.predict` alone (model
     loaded once before), as a script would call it;
 (b) **widget**: pressing Run in the Predict widget until its layers are in the
     viewer: model loading and predict() in a worker, then the layers added on
@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> dict:
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
 
-    from napari_segreview.core.card import load_card
-    from napari_segreview.core.models import load_model
-    from napari_segreview.core.phantom import make_ct_phantom
-    from napari_segreview.core.predict import predict
+    from napari_segreview.card.spec import load_card
     from napari_segreview.data import demo_card_path, demo_model_path
+    from napari_segreview.data.phantom import make_ct_phantom
+    from napari_segreview.inference.models import load_model
+    from napari_segreview.inference.predict import predict
 
     image = make_ct_phantom((args.slices, args.size, args.size), seed=1).image
     card, model = load_card(demo_card_path()), load_model(demo_model_path())

@@ -2,8 +2,8 @@
 
 The review set is the demo card's: a binary ``whole`` mask and a ``parts``
 label map (3 classes) ``within`` it, with planted violations, plus the kept
-predictions for QA. Ours (blockwise, :mod:`napari_segreview.core.review` /
-:mod:`~napari_segreview.core.qa`) is compared with the whole-array numpy
+predictions for QA. Ours (blockwise, :mod:`napari_segreview.review.checks` /
+:mod:`~napari_segreview.review.qa`) is compared with the whole-array numpy
 one-liners people write (``(child & ~parent).sum()``, ``np.argwhere(...)[0]``,
 ``(p & c).sum(axis=(1, 2))``), which give the same numbers (checked here).
 Peak memory is measured with ``tracemalloc`` (numpy allocations), as a
@@ -34,8 +34,8 @@ try:
 except ImportError:  # running from a checkout without PYTHONPATH=src
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from napari_segreview.core.qa import qa_table
-from napari_segreview.core.review import Channel, Rule, check_review
+from napari_segreview.review.checks import Channel, Rule, check_review
+from napari_segreview.review.qa import qa_table
 
 DEFAULT_SHAPE = (500, 512, 512)
 QUICK_SHAPE = (64, 256, 256)

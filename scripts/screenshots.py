@@ -206,7 +206,7 @@ class Walk:
         """1. File > Open Sample > SegReview > CT phantom (it opens in the bone window)."""
         if self.quick:
             from napari_segreview._napari import _sample_data
-            from napari_segreview.core.phantom import make_ct_phantom
+            from napari_segreview.data.phantom import make_ct_phantom
 
             _sample_data.make_ct_phantom = functools.partial(make_ct_phantom, QUICK_SHAPE)
         self.viewer.open_sample(PLUGIN, "ct_phantom")

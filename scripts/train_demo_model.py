@@ -47,10 +47,10 @@ try:
 except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from napari_segreview.core.card import ModelCard, normalize
-from napari_segreview.core.metrics import per_channel_dice
-from napari_segreview.core.phantom import PHANTOM_CHANNELS, make_ct_phantom
-from napari_segreview.core.unet import UNet
+from napari_segreview.card.spec import ModelCard, normalize
+from napari_segreview.data.phantom import PHANTOM_CHANNELS, make_ct_phantom
+from napari_segreview.inference.unet import UNet
+from napari_segreview.labels.metrics import per_channel_dice
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "napari_segreview" / "data"
 STEM = "demo_bone"
@@ -84,7 +84,7 @@ heads:
 
 @functools.lru_cache
 def demo_card(tile: int = 256) -> ModelCard:
-    """The demo model's card, parsed and validated by :mod:`napari_segreview.core.card`."""
+    """The demo model's card, parsed and validated by :mod:`napari_segreview.card.spec`."""
     return ModelCard.from_dict(yaml.safe_load(card_text(tile)))
 
 
@@ -96,7 +96,7 @@ def card_text(tile: int = 256) -> str:
 def window_normalize(image: np.ndarray) -> np.ndarray:
     """The card's ``normalize`` (window 400/1800 HU to [0, 1]), float32.
 
-    This is :func:`napari_segreview.core.card.normalize` with the card's own
+    This is :func:`napari_segreview.card.spec.normalize` with the card's own
     spec, so training sees exactly what prediction feeds the model.
     """
     return normalize(image, demo_card().input.normalize)

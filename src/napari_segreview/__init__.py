@@ -9,13 +9,12 @@ fast. The label-format core is re-exported here.
 (3, 2, 2)
 """
 
-from napari_segreview.core.formats import (
+from napari_segreview.errors import FormatError, OverlapError
+from napari_segreview.labels.formats import (
     IGNORE,
     AtomTable,
     CheckReport,
     Finding,
-    FormatError,
-    OverlapError,
     atom_regions,
     atoms_to_multihot,
     check_binary,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from napari_segreview._napari import _convert_widget as cw
-from napari_segreview.core.card import load_card
-from napari_segreview.core.phantom import make_ct_phantom
+from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path
+from napari_segreview.data.phantom import make_ct_phantom
 
 pytestmark = pytest.mark.gui
 TIMEOUT = 30000

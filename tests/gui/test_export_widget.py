@@ -7,10 +7,10 @@ import pytest
 
 from napari_segreview._napari._export_io import get_export_reader, write_label_map, write_multihot
 from napari_segreview._napari._export_widget import select
-from napari_segreview.core.arrayfiles import read_array
-from napari_segreview.core.card import load_card
-from napari_segreview.core.phantom import make_ct_phantom
+from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path
+from napari_segreview.data.phantom import make_ct_phantom
+from napari_segreview.io.arrayfiles import read_array
 
 pytestmark = pytest.mark.gui
 SHAPE = (3, 32, 32)

@@ -12,11 +12,11 @@ import torch
 import yaml
 
 from napari_segreview._napari import _predict_widget as pw
-from napari_segreview.core.card import load_card
-from napari_segreview.core.models import load_model
-from napari_segreview.core.phantom import make_ct_phantom
-from napari_segreview.core.predict import predict
+from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path, demo_model_path
+from napari_segreview.data.phantom import make_ct_phantom
+from napari_segreview.inference.models import load_model
+from napari_segreview.inference.predict import predict
 
 pytestmark = pytest.mark.gui
 

@@ -62,7 +62,7 @@ def test_imagej_tiff_and_rgb_png(make_napari_viewer, tmp_path):
 
 def test_image_with_a_session_beside_it_offers_to_restore(make_napari_viewer, tmp_path,
                                                          messages):
-    from napari_segreview.core.session import Session
+    from napari_segreview.session.session import Session
 
     ct = ct_volume((3, 8, 8), seed=5)
     tifffile.imwrite(tmp_path / "scan.tif", ct, photometric="minisblack")
@@ -90,7 +90,7 @@ def test_two_series_become_two_layers_with_no_error(make_napari_viewer, tmp_path
 
 
 def test_big_stack_is_added_lazily(make_napari_viewer, tmp_path, monkeypatch):
-    from napari_segreview.core import io as core_io
+    from napari_segreview.io import read as core_io
 
     monkeypatch.setattr(core_io, "LAZY_BYTES", 1024)
     data = np.arange(20 * 32 * 32, dtype=np.uint16).reshape(20, 32, 32)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from napari_segreview._napari import _review_widget as rw
-from napari_segreview.core.card import load_card
-from napari_segreview.core.phantom import make_ct_phantom
+from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path
+from napari_segreview.data.phantom import make_ct_phantom
 
 pytestmark = pytest.mark.gui
 
@@ -278,7 +278,7 @@ def test_layers_made_by_the_predict_widgets_builder(viewer_widget, qtbot):
     from types import SimpleNamespace
 
     from napari_segreview._napari._predict_layers import prediction_layers
-    from napari_segreview.core.heads import HeadOutput
+    from napari_segreview.inference.heads import HeadOutput
 
     viewer, w = viewer_widget
     ph = make_ct_phantom(SHAPE)

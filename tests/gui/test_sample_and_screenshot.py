@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_segreview.core.phantom import PHANTOM_CHANNELS, make_ct_phantom
+from napari_segreview.data.phantom import PHANTOM_CHANNELS, make_ct_phantom
 
 pytestmark = pytest.mark.gui
 

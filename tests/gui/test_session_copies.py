@@ -17,7 +17,7 @@ from napari_segreview._napari import _session, _session_reader
 from napari_segreview._napari._session import controller_for
 from napari_segreview._napari._session_reader import attach, create_session
 from napari_segreview._napari._session_widget import SessionWidget
-from napari_segreview.core.session import Changes, LayerUpdate, Session
+from napari_segreview.session.session import Changes, LayerUpdate, Session
 
 SHAPE = (4, 24, 32)
 

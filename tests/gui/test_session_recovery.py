@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from napari_segreview.core.session import Session
+from napari_segreview.session.session import Session
 
 SHAPE = (32, 128, 128)
 INTERVAL = 0.5  # autosave interval in the child, seconds

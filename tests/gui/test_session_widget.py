@@ -8,7 +8,7 @@ import pytest
 from napari_segreview._napari import _session
 from napari_segreview._napari._session import controller_for
 from napari_segreview._napari._session_widget import SessionWidget
-from napari_segreview.core.session import Session
+from napari_segreview.session.session import Session
 
 SHAPE = (6, 40, 48)
 

@@ -23,10 +23,10 @@ from napari_segreview._napari import (
 )
 from napari_segreview._napari._export_widget import select
 from napari_segreview._napari._session import controller_for
-from napari_segreview.core.card import load_card
-from napari_segreview.core.phantom import make_ct_phantom
-from napari_segreview.core.session import Session
+from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path, demo_model_path
+from napari_segreview.data.phantom import make_ct_phantom
+from napari_segreview.session.session import Session
 
 pytestmark = pytest.mark.gui
 

@@ -29,8 +29,8 @@ from qtpy.QtWidgets import (
 )
 
 from napari_segreview._napari._meta import KEY, meta
-from napari_segreview.core import formats
-from napari_segreview.core._arrays import blocks
+from napari_segreview._util.arrays import blocks
+from napari_segreview.labels import formats
 
 if TYPE_CHECKING:
     import napari

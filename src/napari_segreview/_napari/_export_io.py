@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from napari_segreview._napari._meta import KEY, LIVE_KEYS, json_meta, meta
-from napari_segreview.core.arrayfiles import ArrayMeta, write_array
-from napari_segreview.core.checks import check_binary
-from napari_segreview.core.formats import FormatError
-from napari_segreview.core.targets_io import ExportedCase, find_export_root, read_export
+from napari_segreview.errors import FormatError
+from napari_segreview.io.arrayfiles import ArrayMeta, write_array
+from napari_segreview.labels.checks import check_binary
+from napari_segreview.targets.export import ExportedCase, find_export_root, read_export
 
 __all__ = ["NOT_EXPORTED", "case_layer_data", "export_run_id", "get_export_reader",
            "layer_record", "write_label_map", "write_multihot"]

@@ -48,10 +48,9 @@ from qtpy.QtWidgets import (
 
 from napari_segreview._napari._export_io import layer_record
 from napari_segreview._napari._meta import meta
-from napari_segreview.core.card import ModelCard
-from napari_segreview.core.classstats import WEIGHT_METHODS, summary_lines
-from napari_segreview.core.formats import FormatError, OverlapError
-from napari_segreview.core.targets import (
+from napari_segreview.card.spec import ModelCard
+from napari_segreview.errors import FormatError, OverlapError
+from napari_segreview.targets.build import (
     ExportCase,
     build_targets,
     card_from_choices,
@@ -60,7 +59,8 @@ from napari_segreview.core.targets import (
     overlap_sentence,
     softmax_from_masks,
 )
-from napari_segreview.core.targets_io import EXPORT_FORMATS, export_case, preview_statistics
+from napari_segreview.targets.classstats import WEIGHT_METHODS, summary_lines
+from napari_segreview.targets.export import EXPORT_FORMATS, export_case, preview_statistics
 
 if TYPE_CHECKING:
     import napari

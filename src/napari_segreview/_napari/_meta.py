@@ -32,7 +32,7 @@ it. Keys:
     value is the number of those channels on at a voxel (0 where fewer than 2).
 ``atom_table``
     On an atom map made by the Convert widget (kind ``"atoms"``): the
-    :class:`~napari_segreview.core.atoms.AtomTable` as a dict
+    :class:`~napari_segreview.labels.atoms.AtomTable` as a dict
     (:meth:`AtomTable.to_dict`), which maps each atom value back to the
     channels it stands for.
 ``prediction``
@@ -50,7 +50,7 @@ it. Keys:
     It binds a layer to this window only: :func:`json_meta` drops it, so
     neither sessions nor exports store it.
 ``units``, ``source``, ``format``, ``spacing_unit``
-    On image layers opened by the reader (:mod:`napari_segreview.core.io`): the
+    On image layers opened by the reader (:mod:`napari_segreview.io.read`): the
     values' units (``"HU"`` for rescaled CT; the CT phantom sets it too), the
     path opened, the reader's format (``"dicom"``, ``"nifti"``, ``"tiff"``,
     ``"slices"``, ``"picture"``, ``"array"``) and the unit of the layer's scale

@@ -1,7 +1,7 @@
 """The layers a Predict run shows, and which old layers a re-run replaces: pure functions.
 
 Nothing here imports napari, Qt or torch. :func:`prediction_layers` turns a
-:class:`~napari_segreview.core.predict.Prediction` into napari *layer data
+:class:`~napari_segreview.inference.predict.Prediction` into napari *layer data
 tuples* ``(data, kwargs, layer_type)``; :func:`plan_rerun` decides, from the
 layers already in the viewer, which ones a re-run removes and which edited
 ones it keeps under a new name. The Predict widget only applies both; the
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from napari_segreview._napari._meta import KEY, meta
-from napari_segreview.core._arrays import FormatError
+from napari_segreview.errors import FormatError
 
 __all__ = [
     "PALETTE",
@@ -87,7 +87,7 @@ def layer_name(head: Any, channel: str | None = None, probability: bool = False)
 
     Examples
     --------
-    >>> from napari_segreview.core.card import HeadSpec
+    >>> from napari_segreview.card.spec import HeadSpec
     >>> parts = HeadSpec("parts", "softmax", ("background", "part_1"))
     >>> whole = HeadSpec("whole", "sigmoid", ("whole_bone",))
     >>> layer_name(parts), layer_name(parts, "part_1", probability=True)
@@ -109,7 +109,7 @@ def channel_colors(card: Any) -> dict[str, str]:
 
     Examples
     --------
-    >>> from napari_segreview.core.card import ModelCard
+    >>> from napari_segreview.card.spec import ModelCard
     >>> card = ModelCard.from_dict({"heads": [
     ...     {"name": "whole", "kind": "sigmoid", "channels": ["whole"]},
     ...     {"name": "parts", "kind": "softmax", "channels": ["background", "a", "b"]}]})
@@ -153,7 +153,7 @@ def model_input(data: Any, rgb: bool, card: Any, name: str) -> Any:
 
     Examples
     --------
-    >>> from napari_segreview.core.card import ModelCard
+    >>> from napari_segreview.card.spec import ModelCard
     >>> rgb_card = ModelCard.from_dict({"input": {"channels": 3}, "heads": [
     ...     {"name": "fg", "kind": "sigmoid", "channels": ["fg"]}]})
     >>> model_input(np.zeros((8, 8, 4)), True, rgb_card, "photo").shape
@@ -161,7 +161,7 @@ def model_input(data: Any, rgb: bool, card: Any, name: str) -> Any:
     >>> model_input(np.zeros((8, 8)), False, rgb_card, "ct")
     Traceback (most recent call last):
     ...
-    napari_segreview.core._arrays.FormatError: the model takes 3 input channels (the card's \
+    napari_segreview.errors.FormatError: the model takes 3 input channels (the card's \
 input.channels) but the image layer 'ct' is grey: choose an RGB image layer, or a card and \
 model with input.channels: 1.
     """
@@ -231,7 +231,7 @@ def prediction_layers(
     Parameters
     ----------
     prediction : Prediction
-        What :func:`~napari_segreview.core.predict.predict` returned; without
+        What :func:`~napari_segreview.inference.predict.predict` returned; without
         probabilities (``probabilities=None``) only decision layers are made.
     image_name : str
         The image layer the model ran on (stored as ``image``).
@@ -249,8 +249,8 @@ def prediction_layers(
 
     Examples
     --------
-    >>> from napari_segreview.core.card import ModelCard
-    >>> from napari_segreview.core.heads import HeadOutput
+    >>> from napari_segreview.card.spec import ModelCard
+    >>> from napari_segreview.inference.heads import HeadOutput
     >>> from types import SimpleNamespace
     >>> card = ModelCard.from_dict({"heads": [
     ...     {"name": "parts", "kind": "softmax", "channels": ["background", "bone"]}]})

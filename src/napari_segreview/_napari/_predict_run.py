@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from napari_segreview.core._arrays import FormatError, first_line
+from napari_segreview._util.arrays import first_line
+from napari_segreview.errors import FormatError
 
 __all__ = ["DEVICES", "card_summary", "check_paths", "error_message", "find_devices", "run_model"]
 
@@ -54,14 +55,14 @@ def run_model(image: Any, model_path: str, card: Any, *, factory: str | None = N
               progress: Any = None, cancel: Any = None) -> Any:
     """Load the model and predict ``image`` with it: what the widget's worker runs.
 
-    The same calls as ``segreview predict``: :func:`~napari_segreview.core.models.
-    load_model` then :func:`~napari_segreview.core.predict.predict` (which
+    The same calls as ``segreview predict``: :func:`~napari_segreview.inference.models.
+    load_model` then :func:`~napari_segreview.inference.predict.predict` (which
     raises ``Cancelled`` when ``cancel`` is set between batches).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_segreview.core.card import load_card
+    >>> from napari_segreview.card.spec import load_card
     >>> from napari_segreview.data import demo_card_path, demo_model_path
     >>> ct = np.full((1, 32, 32), -1000, np.int16)
     >>> result = run_model(ct, str(demo_model_path()), load_card(demo_card_path()),
@@ -69,8 +70,8 @@ def run_model(image: Any, model_path: str, card: Any, *, factory: str | None = N
     >>> result.heads["parts"].decision.shape, result.heads["whole"].decision.max()
     ((1, 32, 32), np.uint8(0))
     """
-    from napari_segreview.core.models import load_model, select_device
-    from napari_segreview.core.predict import predict
+    from napari_segreview.inference.models import load_model, select_device
+    from napari_segreview.inference.predict import predict
 
     dev = select_device(device)
     model = load_model(model_path, factory=factory or None, device=dev)
@@ -113,7 +114,7 @@ def card_summary(card: Any, path: str | Path, found_beside: bool = False) -> str
 
     Examples
     --------
-    >>> from napari_segreview.core.card import load_card
+    >>> from napari_segreview.card.spec import load_card
     >>> from napari_segreview.data import demo_card_path
     >>> print(card_summary(load_card(demo_card_path()), demo_card_path(), True))
     demo_bone.card.yaml (found beside the model): demo-bone-phantom - whole (sigmoid: whole); \
@@ -137,7 +138,7 @@ def check_paths(model: str, card: str) -> str:
     >>> check_paths("/no/such/model.pt", "")
     Traceback (most recent call last):
     ...
-    napari_segreview.core._arrays.FormatError: the model file /no/such/model.pt does not \
+    napari_segreview.errors.FormatError: the model file /no/such/model.pt does not \
 exist: choose the model file.
     """
     if not model:

@@ -62,9 +62,9 @@ from napari_segreview._napari._predict_run import (
     find_devices,
     run_model,
 )
-from napari_segreview.core._arrays import FormatError
-from napari_segreview.core.card import find_card, load_card
-from napari_segreview.core.windows import PRESETS, limits_to_window, window_to_limits
+from napari_segreview.card.spec import find_card, load_card
+from napari_segreview.card.windows import PRESETS, limits_to_window, window_to_limits
+from napari_segreview.errors import FormatError
 
 if TYPE_CHECKING:
     import napari
@@ -509,7 +509,7 @@ class PredictWidget(QWidget):
             self._end()
 
     def _on_errored(self, exc: BaseException) -> None:
-        predict_mod = sys.modules.get("napari_segreview.core.predict")
+        predict_mod = sys.modules.get("napari_segreview.inference.predict")
         cancelled = getattr(predict_mod, "Cancelled", None)
         if cancelled is not None and isinstance(exc, cancelled):
             done, total = self._job.get("done", 0), self._job.get("total", 0)

@@ -1,6 +1,6 @@
 """The QA tables of the Review widget: per channel, and per slice for the selected channel.
 
-Numbers come from :mod:`napari_segreview.core.qa`; this module only shows
+Numbers come from :mod:`napari_segreview.review.qa`; this module only shows
 them. Double-clicking a slice row (or "Go to slice") emits
 :attr:`QATable.go_to_slice` with the channel and the slice index.
 """
@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_segreview.core.qa import ChannelQA
+from napari_segreview.review.qa import ChannelQA
 
 CHANNEL_COLUMNS = ("Channel", "Dice", "Added", "Removed", "Predicted", "Now")
 SLICE_COLUMNS = ("Slice", "Added", "Removed", "Dice")

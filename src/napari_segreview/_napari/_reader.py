@@ -1,4 +1,4 @@
-"""napari reader: CT stacks and images through :func:`napari_segreview.core.io.read_images`.
+"""napari reader: CT stacks and images through :func:`napari_segreview.io.read.read_images`.
 
 ``get_reader(path)`` is cheap: it returns :func:`read_layers` for paths the
 core can read (by suffix, DICOM magic bytes or folder contents) and None for
@@ -18,7 +18,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from napari_segreview.core.io import ReadError, can_read, read_images
+from napari_segreview.errors import ReadError
+from napari_segreview.io.read import can_read, read_images
 
 #: napari's "empty file" answer: nothing is added and no error is raised.
 NOTHING = [(None,)]
@@ -71,7 +72,7 @@ def session_offer(path: str | os.PathLike) -> str | None:
     >>> session_offer("/nonexistent/scan.tif") is None
     True
     """
-    from napari_segreview.core.session_format import find_session
+    from napari_segreview.session.format import find_session
 
     try:
         folder = find_session(path)

@@ -1,7 +1,7 @@
 """The masks a Review widget works on: which layers, channels, rules and kept predictions.
 
-Qt-free glue between napari layers and :mod:`napari_segreview.core.review` /
-:mod:`napari_segreview.core.qa`: a :class:`ReviewSet` is built from the
+Qt-free glue between napari layers and :mod:`napari_segreview.review.checks` /
+:mod:`napari_segreview.review.qa`: a :class:`ReviewSet` is built from the
 decision layers of one Predict run (rules from the model card's ``within``)
 or from a parent and child layers picked by hand; :func:`analyse` and
 :func:`run_fix` are what the widget runs in its worker thread.
@@ -15,11 +15,12 @@ import numpy as np
 from napari.layers import Labels
 
 from napari_segreview._napari._meta import layers_of, meta
-from napari_segreview.core import qa as core_qa
-from napari_segreview.core import review as core_review
-from napari_segreview.core.card import ModelCard
-from napari_segreview.core.checks import CheckReport
-from napari_segreview.core.review import Channel, ReviewError, Rule
+from napari_segreview.card.spec import ModelCard
+from napari_segreview.errors import ReviewError
+from napari_segreview.labels.checks import CheckReport
+from napari_segreview.review import checks as core_review
+from napari_segreview.review import qa as core_qa
+from napari_segreview.review.checks import Channel, Rule
 
 
 @dataclass

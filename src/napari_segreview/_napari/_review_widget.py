@@ -3,7 +3,7 @@
 The masks are either the decision layers of one Predict run (the model card
 says which head lies ``within`` which) or Labels layers chosen by hand (a
 parent and its children). Everything numeric is in
-:mod:`napari_segreview.core.review` and :mod:`napari_segreview.core.qa`, run
+:mod:`napari_segreview.review.checks` and :mod:`napari_segreview.review.qa`, run
 in a napari worker thread; fixes come back as edits applied with
 ``Labels.data_setitem`` inside ``block_history``, so Ctrl+Z on a layer undoes a
 whole fix on that layer.
@@ -49,9 +49,9 @@ from napari_segreview._napari._review_sets import (
     set_from_layers,
     set_from_run,
 )
-from napari_segreview.core import review as core_review
-from napari_segreview.core._arrays import FormatError
-from napari_segreview.core.checks import CheckReport
+from napari_segreview.errors import FormatError
+from napari_segreview.labels.checks import CheckReport
+from napari_segreview.review import checks as core_review
 
 if TYPE_CHECKING:
     import napari

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from napari_segreview.core.phantom import make_ct_phantom
+from napari_segreview.data.phantom import make_ct_phantom
 
 #: Bone window (center 400, width 1800) as contrast limits in HU.
 BONE_WINDOW = (-500.0, 1300.0)

@@ -39,14 +39,9 @@ from napari_segreview._napari._session_records import (
     image_display,
     layer_info,
 )
-from napari_segreview.core.session import (
-    Changes,
-    LayerUpdate,
-    Session,
-    SessionError,
-    full_update,
-)
-from napari_segreview.core.session_store import chunk_slices, keys_of_atom
+from napari_segreview.errors import SessionError
+from napari_segreview.session.session import Changes, LayerUpdate, Session, full_update
+from napari_segreview.session.store import chunk_slices, keys_of_atom
 
 if TYPE_CHECKING:
     import napari

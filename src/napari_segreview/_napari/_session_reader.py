@@ -39,7 +39,8 @@ from napari_segreview._napari._session_records import (
     image_kwargs,
     plain_json,
 )
-from napari_segreview.core.session import Session, SessionError, is_session, session_folder
+from napari_segreview.errors import SessionError
+from napari_segreview.session.session import Session, is_session, session_folder
 
 if TYPE_CHECKING:
     import napari

@@ -1,6 +1,6 @@
 """Dock widget: start, save and restore a review session (autosave and recovery).
 
-Thin: the session lives in :mod:`napari_segreview.core.session`, autosave in
+Thin: the session lives in :mod:`napari_segreview.session.session`, autosave in
 :mod:`._session`. Drive it from a script by setting ``image_combo``,
 ``folder_edit`` and ``interval_spin`` and calling :meth:`SessionWidget.start`,
 :meth:`SessionWidget.save_now`, :meth:`SessionWidget.restore` (returns the
@@ -37,7 +37,8 @@ from napari_segreview._napari._session_reader import (
     finish_restore,
     session_layer_data,
 )
-from napari_segreview.core.session import Session, SessionError, default_folder, is_session
+from napari_segreview.errors import SessionError
+from napari_segreview.session.session import Session, default_folder, is_session
 
 if TYPE_CHECKING:
     import napari
