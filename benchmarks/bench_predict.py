@@ -44,7 +44,8 @@ try:
 except ImportError:  # running from a checkout without PYTHONPATH=src
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from napari_segreview.card.spec import ModelCard, find_card, load_card, normalize
+from napari_segreview.card.intensity import normalize
+from napari_segreview.card.spec import ModelCard, find_card, load_card
 from napari_segreview.data import demo_card_path, demo_metrics_path
 from napari_segreview.data.phantom import make_ct_phantom
 from napari_segreview.inference.models import load_model, select_device, select_output

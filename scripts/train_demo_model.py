@@ -47,7 +47,8 @@ try:
 except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from napari_segreview.card.spec import ModelCard, normalize
+from napari_segreview.card.intensity import normalize
+from napari_segreview.card.spec import ModelCard
 from napari_segreview.data.phantom import PHANTOM_CHANNELS, make_ct_phantom
 from napari_segreview.inference.unet import UNet
 from napari_segreview.labels.metrics import per_channel_dice
@@ -96,7 +97,7 @@ def card_text(tile: int = 256) -> str:
 def window_normalize(image: np.ndarray) -> np.ndarray:
     """The card's ``normalize`` (window 400/1800 HU to [0, 1]), float32.
 
-    This is :func:`napari_segreview.card.spec.normalize` with the card's own
+    This is :func:`napari_segreview.card.intensity.normalize` with the card's own
     spec, so training sees exactly what prediction feeds the model.
     """
     return normalize(image, demo_card().input.normalize)

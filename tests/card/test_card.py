@@ -7,6 +7,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from napari_segreview.card.intensity import normalize
 from napari_segreview.card.spec import (
     HeadSpec,
     InputSpec,
@@ -14,7 +15,6 @@ from napari_segreview.card.spec import (
     NormalizeSpec,
     find_card,
     load_card,
-    normalize,
 )
 from napari_segreview.errors import CardError, FormatError
 
@@ -288,7 +288,7 @@ def test_percentile():
 
 
 def test_percentile_large_uses_subsample(monkeypatch):
-    import napari_segreview.card.spec as card_mod
+    import napari_segreview.card.intensity as card_mod
 
     monkeypatch.setattr(card_mod, "PERCENTILE_SAMPLE", 1000)
     x = np.arange(100_000, dtype=np.float32)

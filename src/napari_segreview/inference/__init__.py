@@ -1,0 +1,26 @@
+"""Running a model.
+
+Loading it, tiling, deciding heads from logits, the prediction engine
+and the demo UNet. The only package (with training) that imports torch.
+
+``predict`` itself is not re-exported here, as it would shadow the module of the same
+name: ``from napari_segreview.inference.predict import predict``.
+"""
+
+from napari_segreview._util.lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "heads": [
+            "HeadOutput", "activate", "check_outputs", "decide", "head_outputs",
+            "probabilities_to_numpy",
+        ],
+        "models": ["load_model", "select_device", "select_output"],
+        "predict": ["Prediction"],
+        "tiling": [
+            "Accumulator", "gaussian_weights", "pad_amounts", "pad_to", "tile_grid", "tile_starts",
+        ],
+        "unet": ["UNet"],
+    },
+)

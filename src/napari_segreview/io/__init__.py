@@ -1,0 +1,26 @@
+"""Files in and out.
+
+Images in (TIFF, DICOM, NIfTI, folders of slices, pictures, arrays), label-array files in
+and out, and conversion between label files.
+"""
+
+from napari_segreview._util.lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "arrayfiles": [
+            "KINDS", "SUFFIXES", "ArrayMeta", "atomic_write", "file_suffix", "fsync_dir",
+            "read_array", "sidecar_path", "write_array",
+        ],
+        "convert": ["ConvertResult", "convert_array", "convert_file", "load_regions"],
+        "dicom": ["is_dicom_file", "read_dicom"],
+        "nifti": ["read_nifti"],
+        "read": [
+            "DECLINED_FOLDER_FILES", "LAZY_BYTES", "ImageData", "can_read", "declined_folder",
+            "natural_key", "read_image", "read_images",
+        ],
+        "slices": ["read_picture", "read_slice_folder"],
+        "tiff": ["read_tiff", "tiff_spacing"],
+    },
+)
