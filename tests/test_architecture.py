@@ -233,3 +233,29 @@ def test_docs_name_what_exists():
             continue
         missing += [f"{where}: {dotted}.{n}" for n in names if not hasattr(obj, n)]
     assert not missing, "the docs name what does not exist:\n" + "\n".join(missing)
+
+
+PACKAGES = ["labels", "card", "io", "inference", "review", "session", "targets"]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_package_namespaces_resolve(name):
+    import importlib
+
+    pkg = importlib.import_module(f"{PKG}.{name}")
+    assert pkg.__all__, f"{name} states no public names"
+    submodules = {p.stem for p in (SRC / PKG / name).glob("*.py")}
+    # a public name equal to a submodule's would be shadowed by it once that is imported
+    assert not submodules & set(pkg.__all__)
+    missing = [n for n in pkg.__all__ if not hasattr(pkg, n)]
+    assert not missing, f"{name}.__all__ names what its modules do not define: {missing}"
+    assert sorted(dir(pkg)) == sorted(pkg.__all__)
+
+
+def test_importing_the_package_imports_none_of_its_parts():
+    code = ("import sys, napari_segreview as sr; sr.__version__; "
+            "print(sorted(m for m in sys.modules if m.startswith('napari_segreview')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['napari_segreview', 'napari_segreview._util', " \
+                          "'napari_segreview._util.lazy']"

@@ -3,15 +3,8 @@ import pytest
 import torch
 
 from napari_segreview.errors import FormatError
-from napari_segreview.inference.tiling import (
-    MIN_WEIGHT,
-    Accumulator,
-    gaussian_weights,
-    pad_amounts,
-    pad_to,
-    tile_grid,
-    tile_starts,
-)
+from napari_segreview.inference.blending import MIN_WEIGHT, Accumulator, gaussian_weights
+from napari_segreview.inference.tiling import pad_amounts, pad_to, tile_grid, tile_starts
 
 
 @pytest.mark.parametrize("size", [1, 5, 32, 33, 100, 257])

@@ -92,3 +92,26 @@ def test_image_data_checks_its_spacing():
     assert kind == "image" and kwargs["translate"] == (0.0, 0.0) and data is rgb.data
     assert kwargs["metadata"]["segreview"] == {"kind": "image", "source": "x.png",
                                                "format": "picture"}
+
+
+def test_the_lazy_threshold_is_the_dispatchers(tmp_path, monkeypatch):
+    import tifffile
+    from PIL import Image
+
+    from napari_segreview.io import read as io_read
+
+    data = np.arange(5 * 16 * 16, dtype=np.uint16).reshape(5, 16, 16)
+    tifffile.imwrite(tmp_path / "s.tif", data, compression="zlib", photometric="minisblack")
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(np.full((32, 32), k, np.uint8)).save(folder / f"s{k}.png")
+    assert type(read_image(tmp_path / "s.tif").data) is np.ndarray      # 2.5 KiB: in memory
+    assert type(read_image(folder).data) is np.ndarray
+    monkeypatch.setattr(io_read, "LAZY_BYTES", 1024)
+    img = read_image(tmp_path / "s.tif")
+    assert img.is_lazy                                                    # a dask array
+    np.testing.assert_array_equal(np.asarray(img.data), data)
+    sl = read_image(folder)
+    assert sl.is_lazy and np.asarray(sl.data)[:, 0, 0].tolist() == [0, 1, 2]
+    assert read_image(tmp_path / "s.tif", lazy=False).is_lazy is False

@@ -145,3 +145,48 @@ def test_missing_nibabel_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(MissingDependency, match=r"napari-segreview\[nifti\] or pip install "
                                                 r"nibabel"):
         read_image(path)
+
+
+# ----------------------------------------------------------------------------- arrays out
+
+
+def test_write_nifti_round_trips_dtype_shape_and_spacing(tmp_path):
+    from napari_segreview.io.nifti import read_nifti_array, write_nifti
+
+    vol = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4)
+    write_nifti(tmp_path / "v.nii.gz", vol, (2.5, 0.5, 0.75))
+    data, spacing = read_nifti_array(tmp_path / "v.nii.gz", 3)
+    assert data.dtype == np.uint16 and spacing == (2.5, 0.5, 0.75)
+    np.testing.assert_array_equal(data, vol)
+    mask = np.array([[True, False, True]])
+    write_nifti(tmp_path / "m.nii.gz", mask, None)
+    data, spacing = read_nifti_array(tmp_path / "m.nii.gz", 2)
+    assert data.dtype == np.uint8 and data.tolist() == [[1, 0, 1]] and spacing == (1.0, 1.0)
+
+
+def test_written_nifti_opens_in_the_viewer_order(tmp_path):
+    from napari_segreview.io.nifti import write_nifti
+
+    vol = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)   # (z, y, x), RAS+ affine
+    write_nifti(tmp_path / "v.nii.gz", vol, (3.0, 2.0, 1.0))
+    img = read_image(tmp_path / "v.nii.gz")
+    assert img.spacing == (3.0, 2.0, 1.0)
+    np.testing.assert_array_equal(img.data, vol[:, ::-1, ::-1])  # RAS -> LPS flips y and x
+
+
+def test_write_nifti_refuses_4d(tmp_path):
+    from napari_segreview.errors import FormatError
+    from napari_segreview.io.nifti import write_nifti
+
+    with pytest.raises(FormatError, match="2-D or 3-D"):
+        write_nifti(tmp_path / "x.nii.gz", np.zeros((2, 2, 2, 2), np.uint8), None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_nifti_without_nibabel_says_how_to_install(tmp_path, monkeypatch):
+    from napari_segreview.io.nifti import write_nifti
+
+    monkeypatch.setitem(sys.modules, "nibabel", None)
+    with pytest.raises(MissingDependency, match=r"^writing NIfTI needs nibabel: .*"
+                                                r"napari-segreview\[nifti\]"):
+        write_nifti(tmp_path / "x.nii.gz", np.zeros((2, 2), np.uint8), None)

@@ -15,10 +15,10 @@ from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path
 from napari_segreview.data.phantom import make_ct_phantom
 from napari_segreview.errors import FormatError
+from napari_segreview.io.nifti import read_nifti_array as read_nifti
 from napari_segreview.labels.formats import labels_to_multihot
 from napari_segreview.targets.build import ExportCase, build_targets, card_from_choices
 from napari_segreview.targets.export import export_case, read_export, read_statistics
-from napari_segreview.targets.nnunet import read_nifti
 
 pytest.importorskip("nibabel", reason="the nnU-Net format writes NIfTI through nibabel")
 

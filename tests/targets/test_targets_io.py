@@ -153,6 +153,22 @@ def test_failure_midway_leaves_no_complete_case(tmp_path, monkeypatch, fail_at):
     assert not (tmp_path / "new").exists()  # a new export folder is removed again
 
 
+def test_failure_after_the_case_is_in_place_puts_the_old_case_back(tmp_path, monkeypatch):
+    export_case(tmp_path / "ex", phantom_case(0, name="c"))
+    before = snapshot(tmp_path / "ex")
+
+    def no_statistics(folder, method):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(targets_io, "update_statistics", no_statistics)
+    with pytest.raises(OSError, match="disk full"):
+        export_case(tmp_path / "ex", phantom_case(1, name="c"), overwrite=True)
+    assert snapshot(tmp_path / "ex") == before  # the replaced case is back, nothing hidden left
+    with pytest.raises(OSError, match="disk full"):
+        export_case(tmp_path / "new", phantom_case(1))
+    assert not (tmp_path / "new").exists()
+
+
 def test_failure_while_writing_the_manifest(tmp_path, monkeypatch):
     real = targets_io.write_json
 

@@ -40,8 +40,7 @@ def as_numpy(x: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     ((1, 2), 'ndarray')
     """
     if is_tensor(x):
-        import torch
-
+        torch = sys.modules["torch"]  # loaded by whoever made the tensor; never imported here
         device = x.device
         arr = x.detach().to("cpu").numpy()
 

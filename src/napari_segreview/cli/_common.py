@@ -10,13 +10,11 @@ so that the command registry can import them without a cycle.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
+from napari_segreview._util.files import staged
 from napari_segreview.errors import FormatError
 
 __all__ = [
@@ -80,9 +78,10 @@ def check_targets(out_dir: Path, names: list[str], force: bool) -> None:
 def write_results(out_dir: Path, files: list[tuple[str, Any, Any]], force: bool) -> list[Path]:
     """Write all files into ``out_dir``, all or nothing.
 
-    Every file is first written into a hidden temporary folder beside
-    ``out_dir`` (same file system, so moves are renames), then moved in. On
-    any failure, nothing new remains in ``out_dir``.
+    Every file is first written into a hidden staging folder beside
+    ``out_dir`` (same file system, so moves are renames), then moved in
+    (:func:`napari_segreview._util.files.staged`). On any failure, nothing new
+    remains in ``out_dir``.
     """
     from napari_segreview.io.arrayfiles import write_array
 
@@ -91,23 +90,8 @@ def write_results(out_dir: Path, files: list[tuple[str, Any, Any]], force: bool)
     parent = out_dir.parent
     if not parent.is_dir():
         raise FormatError(f"the folder {parent} does not exist; create it first.")
-    created_dir = not out_dir.exists()
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.segreview-", dir=parent))
-    moved: list[Path] = []
-    try:
+    with staged(parent, out_dir.name) as st:
         for name, array, meta in files:
-            write_array(staging / name, array, meta)
-        out_dir.mkdir(exist_ok=True)
-        for src in sorted(staging.iterdir()):  # includes .npy.json sidecars
-            dst = out_dir / src.name
-            os.replace(src, dst)
-            moved.append(dst)
-    except BaseException:
-        for path in moved:
-            path.unlink(missing_ok=True)
-        if created_dir:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            write_array(st.path / name, array, meta)
+        st.move_all(out_dir)  # includes .npy.json sidecars; out_dir made if missing
     return [out_dir / n for n in names]

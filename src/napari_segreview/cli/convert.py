@@ -7,10 +7,9 @@ from typing import Any
 
 from napari_segreview.cli._common import comma_list, label_value, positive_int
 from napari_segreview.errors import FormatError, OverlapError
+from napari_segreview.io.arrayfiles import KINDS
 
 __all__ = ["add_convert", "run_convert"]
-
-KINDS = ("labels", "onehot", "multihot", "atoms")
 
 
 CONVERT_HELP = """\

@@ -24,6 +24,6 @@ def add_demo(subparsers: Any) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Handle ``segreview demo``: napari is imported only here."""
-    from napari_segreview._napari._launch import run_demo as launch
+    from napari_segreview._napari.launch import run_demo as launch
 
     return launch(args.screenshot)

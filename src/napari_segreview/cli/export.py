@@ -17,8 +17,9 @@ import numpy as np
 
 from napari_segreview.cli._common import comma_list
 from napari_segreview.errors import FormatError
+from napari_segreview.targets.choices import EXPORT_FORMATS, IMAGE_MODES, WEIGHT_METHODS
 
-__all__ = ["add_export", "run_export"]
+__all__ = ["EXPORT_FORMATS", "add_export", "run_export"]
 
 EXPORT_HELP = """\
 Export one image and its masks as training targets into an export folder
@@ -59,15 +60,8 @@ def _pair(text: str) -> tuple[str, str]:
     return head, path
 
 
-#: ``core.targets_io.EXPORT_FORMATS``, written out so that building the parser imports
-#: nothing heavy (a test keeps the two equal).
-EXPORT_FORMATS = ("tif", "npz", "nnunet")
-
-
 def add_export(subparsers: Any) -> None:
     """Register ``segreview export``."""
-    from napari_segreview.targets.classstats import WEIGHT_METHODS
-
     p = subparsers.add_parser(
         "export", help="export corrected masks as training targets (tif, npz or nnU-Net)",
         description=EXPORT_HELP, epilog=EXPORT_EPILOG,
@@ -104,7 +98,7 @@ def add_export(subparsers: Any) -> None:
                         "background (not with --format nnunet)")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="tif",
                    help="tif or npz files per case, or an nnU-Net v2 raw dataset (default tif)")
-    p.add_argument("--image-mode", choices=("raw", "normalized"), default="raw",
+    p.add_argument("--image-mode", choices=IMAGE_MODES, default="raw",
                    help="store the image as loaded (default) or normalised as the model saw "
                         "it (needs --card)")
     p.add_argument("--case", metavar="NAME", help="the case name (default: the image's name)")
@@ -130,6 +124,8 @@ def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dic
     from napari_segreview.labels.formats import IGNORE
     from napari_segreview.targets.build import (
         BACKGROUND_NAMES,
+        SIGMOID_HEAD,
+        SOFTMAX_HEAD,
         card_from_choices,
         check_class_masks,
     )
@@ -162,7 +158,7 @@ def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dic
             data = data[None]
         sig_names = args.names or list(meta.channel_names or
                                        [f"ch{i}" for i in range(data.shape[0])])
-        inputs["channels"], metas["channels"] = data, meta
+        inputs[SIGMOID_HEAD], metas[SIGMOID_HEAD] = data, meta
     if args.softmax:
         data, meta = _read(args.softmax)
         if args.classes:
@@ -182,7 +178,7 @@ def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dic
                                                      for i in range(data.shape[0])])
         if data.shape != spatial:           # one mask per class: no background mask
             check_class_masks(soft_names)
-        inputs["classes"], metas["classes"] = data, meta
+        inputs[SOFTMAX_HEAD], metas[SOFTMAX_HEAD] = data, meta
     card = card_from_choices(sig_names, soft_names)
     return card, inputs, metas
 

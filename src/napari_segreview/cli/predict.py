@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from napari_segreview._util.arrays import first_line
 from napari_segreview.cli._common import check_targets, positive_int, write_results
 from napari_segreview.errors import FormatError
+from napari_segreview.io.arrayfiles import WRITE_FORMATS
 
 __all__ = ["ProgressBar", "add_predict", "run_predict"]
 
@@ -51,9 +52,6 @@ examples:
   segreview predict scan.npy --model bone.pt --card bone.card.yaml -o out --probabilities uint8
   segreview predict scan.tif --model bone.pt -o out --device cpu --batch-size 4 --no-amp
 """
-
-FORMATS = ("tif", "npz", "npy")
-
 
 def add_predict(subparsers: Any) -> None:
     """Register ``segreview predict``."""
@@ -82,7 +80,7 @@ def add_predict(subparsers: Any) -> None:
                    help="also write each head's probabilities, as float16 or as uint8 0..255")
     p.add_argument("--no-amp", dest="amp", action="store_false",
                    help="run in float32 on a GPU instead of bfloat16/float16 autocast")
-    p.add_argument("--format", choices=FORMATS, default="tif",
+    p.add_argument("--format", choices=WRITE_FORMATS, default="tif",
                    help="file format of the results (default tif)")
     p.add_argument("--force", action="store_true",
                    help="overwrite result files that already exist in OUT_DIR")
@@ -200,10 +198,8 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
         planned += [f"{h}_probabilities.{args.format}" for h in heads]
     check_targets(out_dir, planned, args.force)
 
-    import torch
-
     from napari_segreview.inference.models import load_model, select_device
-    from napari_segreview.inference.predict import predict
+    from napari_segreview.inference.predict import OutOfMemoryError, predict
 
     device = select_device(args.device)
     model = load_model(args.model, device=device)
@@ -214,7 +210,7 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
             image, model, card, device=device, batch_size=args.batch_size, amp=args.amp,
             probabilities=args.probabilities, progress=bar,
         )
-    except torch.cuda.OutOfMemoryError as exc:
+    except OutOfMemoryError as exc:
         raise FormatError(
             f"the GPU ran out of memory even at batch size 1 ({first_line(exc)}); "
             "use --device cpu."

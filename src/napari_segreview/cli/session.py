@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from napari_segreview.io.arrayfiles import WRITE_FORMATS
+
 SESSION_HELP = """\
 Inspect a review session folder (made by the Review session panel in napari)
 or get its corrected layers out as files, without napari.
@@ -33,7 +35,7 @@ def add_session(subparsers: Any) -> None:
     exp.add_argument("folder", metavar="DIR", help="the session folder (or its session.json)")
     exp.add_argument("-o", "--output", metavar="OUTDIR", required=True,
                      help="folder to write into (created if missing)")
-    exp.add_argument("--format", choices=["tif", "npz", "npy"], default="tif",
+    exp.add_argument("--format", choices=WRITE_FORMATS, default="tif",
                      help="file format (default tif); spacing and class names go along")
     exp.add_argument("--include-removed", action="store_true",
                      help="also export layers that were removed from the viewer")
@@ -120,8 +122,9 @@ def run_export(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
+    from napari_segreview._util.files import fsync_dir
     from napari_segreview.errors import FormatError
-    from napari_segreview.io.arrayfiles import ArrayMeta, fsync_dir, write_array
+    from napari_segreview.io.arrayfiles import ArrayMeta, write_array
     from napari_segreview.session.session import Session
 
     s = Session.open(args.folder, writable=False)

@@ -12,15 +12,14 @@ from napari_segreview._util.lazy import attach
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "blending": ["MIN_WEIGHT", "Accumulator", "gaussian_weights"],
         "heads": [
             "HeadOutput", "activate", "check_outputs", "decide", "head_outputs",
             "probabilities_to_numpy",
         ],
-        "models": ["load_model", "select_device", "select_output"],
+        "models": ["load_model", "select_device", "select_output", "to_eval"],
         "predict": ["Prediction"],
-        "tiling": [
-            "Accumulator", "gaussian_weights", "pad_amounts", "pad_to", "tile_grid", "tile_starts",
-        ],
+        "tiling": ["PAD_MODES", "pad_amounts", "pad_to", "tile_grid", "tile_starts"],
         "unet": ["UNet"],
     },
 )

@@ -32,7 +32,7 @@ import torch
 from napari_segreview._util.arrays import first_line
 from napari_segreview.errors import ModelLoadError
 
-__all__ = ["ModelLoadError", "load_model", "select_device", "select_output"]
+__all__ = ["ModelLoadError", "load_model", "select_device", "select_output", "to_eval"]
 
 
 def _sniff(path: Path) -> str:
@@ -144,7 +144,15 @@ def _load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: 
     model.load_state_dict(state, strict=True)
 
 
-def _to_eval(model: Any, device: torch.device) -> Any:
+def to_eval(model: Any, device: torch.device) -> Any:
+    """``model`` on ``device`` in eval mode (modules only; exported programs as they are).
+
+    Examples
+    --------
+    >>> m = torch.nn.Dropout().train()
+    >>> to_eval(m, torch.device("cpu")).training
+    False
+    """
     if isinstance(model, torch.nn.Module):
         model = model.to(device)
         try:
@@ -224,7 +232,7 @@ def load_model(
                 "torch.nn.Module."
             )
         _load_weights(model, state, path)
-        return _to_eval(model, dev)
+        return to_eval(model, dev)
     if kind == "pickle":
         raise ModelLoadError(
             f"{path.name} holds weights or a pickled model, not TorchScript or torch.export: "
@@ -239,7 +247,7 @@ def load_model(
                 f"{path.name} cannot be read as a torch.export archive "
                 f"({first_line(exc, 120)}): save it with torch.export.save()."
             ) from exc
-        return _to_eval(model, dev)
+        return to_eval(model, dev)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch>=2.10 deprecates jit
@@ -249,7 +257,7 @@ def load_model(
             f"{path.name} is not a TorchScript, torch.export or checkpoint file "
             f"({first_line(exc, 120)})."
         ) from exc
-    return _to_eval(model, dev)
+    return to_eval(model, dev)
 
 
 def _available() -> list[str]:

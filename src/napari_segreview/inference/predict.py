@@ -38,14 +38,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_segreview.card.spec import ModelCard, normalize
+from napari_segreview.card.intensity import normalize
+from napari_segreview.card.spec import ModelCard
 from napari_segreview.errors import Cancelled, ModelLoadError
 from napari_segreview.inference import heads as _heads
+from napari_segreview.inference.blending import Accumulator, gaussian_weights
 from napari_segreview.inference.heads import HeadOutput
-from napari_segreview.inference.models import _to_eval, select_device, select_output
-from napari_segreview.inference.tiling import Accumulator, gaussian_weights, pad_to, tile_grid
+from napari_segreview.inference.models import select_device, select_output, to_eval
+from napari_segreview.inference.tiling import pad_to, tile_grid
 
-__all__ = ["Cancelled", "Prediction", "predict"]
+__all__ = ["Cancelled", "OutOfMemoryError", "Prediction", "predict"]
+
+#: What :func:`predict` raises when even one tile per batch does not fit in the
+#: device's memory: torch's own class, named here for callers that do not import torch.
+OutOfMemoryError = torch.cuda.OutOfMemoryError
 
 #: Normalisations that act voxel by voxel, so they can run batch by batch.
 POINTWISE = ("window", "mean_std", "none")
@@ -365,7 +371,7 @@ def predict(
     if normalized:  # statistics over the whole image, not per tile
         c = data.shape[-1]
         data = normalize(data, card.input.normalize, channel_axis=-1 if c > 1 else None)
-    model = _to_eval(model, dev)
+    model = to_eval(model, dev)
     runner = _Runner(data, card, dev, amp, probabilities, normalized, pad_mode)
     total, i, bs = len(runner.items), 0, batch_size
     with torch.inference_mode():

@@ -10,12 +10,12 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     {
         "arrayfiles": [
-            "KINDS", "SUFFIXES", "ArrayMeta", "atomic_write", "file_suffix", "fsync_dir",
-            "read_array", "sidecar_path", "write_array",
+            "KINDS", "SUFFIXES", "WRITE_FORMATS", "ArrayMeta", "atomic_write", "file_suffix",
+            "fsync_dir", "read_array", "sidecar_path", "write_array",
         ],
         "convert": ["ConvertResult", "convert_array", "convert_file", "load_regions"],
         "dicom": ["is_dicom_file", "read_dicom"],
-        "nifti": ["read_nifti"],
+        "nifti": ["import_nibabel", "read_nifti", "read_nifti_array", "write_nifti"],
         "read": [
             "DECLINED_FOLDER_FILES", "LAZY_BYTES", "ImageData", "can_read", "declined_folder",
             "natural_key", "read_image", "read_images",

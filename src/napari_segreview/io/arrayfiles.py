@@ -1,16 +1,20 @@
 """Read and write label arrays with their metadata: TIFF, ``.npy`` and ``.npz``.
 
-Only numpy and tifffile are used here. What an array *means* (its kind,
-channel names, atom table, voxel spacing) is an :class:`ArrayMeta` that travels
-with the file:
+Only numpy and tifffile are used here (tifffile imported when a TIFF is read or
+written, so that the constants are cheap to import). What an array *means* (its
+kind, channel names, atom table, voxel spacing) is an :class:`ArrayMeta` that
+travels with the file:
 
 - TIFF: tifffile's shaped metadata, JSON in the ImageDescription tag;
 - ``.npz``: the array under ``"data"`` and a JSON string under
   ``"segreview_meta"`` (a plain npz holding a single array is read too);
 - ``.npy``: a sidecar ``<name>.npy.json`` next to the file.
 
-Writes are atomic (temporary file in the same folder, fsync, rename); reading
-problems raise :class:`~napari_segreview.errors.FormatError`.
+Writes are atomic (:func:`napari_segreview._util.files.atomic_write`: temporary
+file in the same folder, fsync, rename; a ``.npy`` and its sidecar through one
+staging folder); reading problems raise :class:`~napari_segreview.errors.FormatError`.
+``atomic_write`` and ``fsync_dir`` are still importable from here for older
+callers; import them from :mod:`napari_segreview._util.files`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,16 +29,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tifffile
 
 from napari_segreview._util.arrays import one_line
+from napari_segreview._util.files import atomic_write, fsync_dir, staged
 from napari_segreview.errors import FormatError
 
-__all__ = ["KINDS", "SUFFIXES", "ArrayMeta", "atomic_write", "file_suffix", "fsync_dir",
-           "read_array", "sidecar_path", "write_array"]
+__all__ = ["KINDS", "SUFFIXES", "WRITE_FORMATS", "ArrayMeta", "atomic_write", "file_suffix",
+           "fsync_dir", "read_array", "sidecar_path", "write_array"]
 
+#: What an array on disk encodes (:attr:`ArrayMeta.kind`).
 KINDS = ("labels", "onehot", "multihot", "atoms")
 SUFFIXES = (".tif", ".tiff", ".npy", ".npz")
+#: The formats results are written in, by name (the suffix without its dot).
+WRITE_FORMATS = ("tif", "npz", "npy")
 _META_KEY = "segreview"
 _NPZ_META = "segreview_meta"
 _NPZ_DATA = "data"
@@ -208,6 +214,8 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, ArrayMeta]:
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, dict | None]:
+    import tifffile
+
     with tifffile.TiffFile(path) as tif:
         array = tif.asarray()
         shaped = tif.shaped_metadata or ()
@@ -356,6 +364,8 @@ def write_array(
 
 def _write_tiff(fh, array: np.ndarray, stored: dict) -> None:
     data = array.reshape(1, -1) if array.ndim == 1 else array  # TIFF needs 2 axes
+    import tifffile
+
     tifffile.imwrite(fh, data, photometric="minisblack", metadata={_META_KEY: stored},
                      compression="zlib", compressionargs={"level": 1},
                      bigtiff=data.nbytes > 2**32 - 2**25)
@@ -365,8 +375,11 @@ def _write_npz(fh, array: np.ndarray, stored: dict) -> None:
     np.savez_compressed(fh, **{_NPZ_DATA: array, _NPZ_META: np.array(json.dumps(stored))})
 
 
-def _write_npy_pair(path: Path, array: np.ndarray, meta: ArrayMeta, stored: dict, overwrite):
+def _write_npy_pair(path: Path, array: np.ndarray, meta: ArrayMeta, stored: dict,
+                    overwrite: bool) -> None:
+    """The ``.npy`` and its sidecar, staged together and moved in place one after the other."""
     side = sidecar_path(path)
+
     def write_npy(fh):
         np.save(fh, array, allow_pickle=False)
 
@@ -375,82 +388,9 @@ def _write_npy_pair(path: Path, array: np.ndarray, meta: ArrayMeta, stored: dict
         with contextlib.suppress(FileNotFoundError):
             side.unlink()  # a stale sidecar would describe an older array
         return
-    side_tmp = _write_temp(side, lambda fh: fh.write(json.dumps(stored, indent=1).encode()))
-    try:
-        atomic_write(path, write_npy, overwrite=overwrite)
-        os.replace(side_tmp, side)
-    except BaseException:
-        _remove(side_tmp)
-        raise
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *,
-                 overwrite: bool = True, sync_dir: bool = True) -> None:
-    """Write a file through ``write(fh)`` so that ``path`` is never seen half-written.
-
-    ``write`` fills a binary file object: a temporary file next to ``path``
-    (``.<name>.tmp-XXXXXXXX<suffix>``), which is fsynced and then moved onto
-    ``path``. Without ``overwrite`` an existing ``path`` raises
-    FileExistsError (atomically, with a hard link where the file system has
-    them). ``sync_dir`` also fsyncs the folder so the rename survives a crash;
-    a caller that writes many files may do that once itself.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
-    >>> atomic_write(p, lambda fh: fh.write(b"one"))
-    >>> atomic_write(p, lambda fh: fh.write(b"two"), overwrite=False)
-    Traceback (most recent call last):
-    ...
-    FileExistsError: ...
-    >>> p.read_text(), sorted(x.name for x in p.parent.iterdir())
-    ('one', ['note.txt'])
-    """
-    path = Path(path)
-    tmp = _write_temp(path, write)
-    try:
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if path exists: no clobbering race
-            except FileExistsError:
-                raise
-            except OSError:  # file systems without hard links
-                if path.exists():
-                    raise FileExistsError(path) from None
-                os.replace(tmp, path)
-    finally:
-        _remove(tmp)
-    if sync_dir:
-        fsync_dir(path.parent)
-
-
-def _write_temp(path: Path, write: Callable[[Any], None]) -> Path:
-    """Create ``.<name>.tmp-XXXXXXXX<suffix>`` next to ``path``, fill it and fsync it."""
-    tmp = path.with_name(f".{path.stem}.tmp-{secrets.token_hex(4)}{path.suffix}")
-    try:
-        with open(tmp, "xb") as fh:  # exclusive create; permissions follow the umask
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        _remove(tmp)
-        raise
-    return tmp
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def fsync_dir(folder: str | os.PathLike) -> None:
-    """Make renames in ``folder`` durable (POSIX); best effort elsewhere."""
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with staged(path.parent, path.name) as st:
+        npy = st.write(path.name, write_npy)
+        meta_file = st.write(side.name, lambda fh: fh.write(json.dumps(stored, indent=1).encode()))
+        st.move(npy, path, overwrite=overwrite)
+        st.move(meta_file, side)
+    fsync_dir(path.parent)

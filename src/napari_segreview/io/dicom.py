@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 
 from napari_segreview._util.arrays import one_line
-from napari_segreview.io import read as _io
+from napari_segreview.errors import MissingDependency, ReadError
+from napari_segreview.io._base import (
+    DICOM_SUFFIXES,
+    ImageData,
+    image_suffix,
+    natural_key,
+    visible_files,
+)
 
 __all__ = ["is_dicom_file", "read_dicom"]
 
@@ -67,7 +74,7 @@ def _pydicom():
     try:
         import pydicom
     except ImportError as exc:
-        raise _io.MissingDependency(
+        raise MissingDependency(
             "reading DICOM needs pydicom: install napari-segreview[dicom] or pip install pydicom."
         ) from exc
     return pydicom
@@ -147,7 +154,7 @@ def _scan(files: list[Path], pydicom: Any) -> tuple[dict[str, list[_Slice]], lis
     failed: list[Path] = []
     for f in files:
         magic = is_dicom_file(f)
-        suffixed = _io._suffix(f) in _io.DICOM_SUFFIXES
+        suffixed = image_suffix(f) in DICOM_SUFFIXES
         if not (magic or suffixed):
             continue
         sl = _header(f, pydicom, force=not magic)
@@ -160,7 +167,7 @@ def _scan(files: list[Path], pydicom: Any) -> tuple[dict[str, list[_Slice]], lis
     return series, failed
 
 
-def read_dicom(path: str | os.PathLike) -> list[_io.ImageData]:
+def read_dicom(path: str | os.PathLike) -> list[ImageData]:
     """Read the DICOM series in a folder, or the series of one file.
 
     Parameters
@@ -187,20 +194,20 @@ def read_dicom(path: str | os.PathLike) -> list[_io.ImageData]:
     pydicom = _pydicom()
     path = Path(path)
     if path.is_dir():
-        folder, files = path, _io._visible_files(path)
+        folder, files = path, visible_files(path)
     else:
-        folder, files = path.parent, _io._visible_files(path.parent)
+        folder, files = path.parent, visible_files(path.parent)
     groups, failed = _scan(files, pydicom)
     if not path.is_dir():
         mine = next((sl for sls in groups.values() for sl in sls if sl.path == path), None)
         if mine is None:
-            raise _io.ReadError(
+            raise ReadError(
                 f"{path} is not a readable DICOM image file (it may be corrupt, truncated or "
                 "hold no image); open the folder of the series or export the file again."
             )
         groups = {mine.uid: groups[mine.uid]}
     if not groups:
-        raise _io.ReadError(
+        raise ReadError(
             f"the folder {folder} holds no readable DICOM image files; choose the folder that "
             "holds the series' slices."
         )
@@ -232,7 +239,7 @@ def _geometry(slices: list[_Slice], name: str) -> tuple[list[_Slice], np.ndarray
     """Slices in order along the normal, their positions along it, and notes."""
     notes: list[str] = []
     by_instance = sorted(slices, key=lambda s: (s.instance is None, s.instance or 0,
-                                                _io.natural_key(s.path.name)))
+                                                natural_key(s.path.name)))
     if any(s.position is None or s.orientation is None for s in slices):
         if len(slices) > 1:
             notes.append(f"{name}: some slices carry no ImagePositionPatient/"
@@ -244,7 +251,7 @@ def _geometry(slices: list[_Slice], name: str) -> tuple[list[_Slice], np.ndarray
                         if tuple(np.round(s.orientation, 4)) == key))
     odd = next((s for s in slices if np.abs(np.array(s.orientation) - ref).max() > 1e-3), None)
     if odd is not None:
-        raise _io.ReadError(
+        raise ReadError(
             f"{odd.path.name} is oriented differently from the other slices of {name} "
             "(ImageOrientationPatient); move it out of the folder or open it on its own."
         )
@@ -295,7 +302,7 @@ def _pixels(sl: _Slice, pydicom: Any) -> tuple[np.ndarray, tuple[float, float]]:
         hint = ("install a decoder: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg"
                 if "decompress" in text.lower() or "plugin" in text.lower()
                 else "the file may be truncated; export the series again")
-        raise _io.ReadError(f"cannot read the pixels of {sl.path.name} ({text}); {hint}.") \
+        raise ReadError(f"cannot read the pixels of {sl.path.name} ({text}); {hint}.") \
             from exc
     return raw, _rescale(ds)
 
@@ -321,20 +328,20 @@ def _stack(raws: list[np.ndarray], rescales: list[tuple[float, float]]) -> tuple
 
 
 def _load_series(slices: list[_Slice], name: str, source: Path, pydicom: Any,
-                 notes: list[str]) -> _io.ImageData:
+                 notes: list[str]) -> ImageData:
     notes = list(notes)
     shapes = Counter(s.shape for s in slices)
     common = shapes.most_common(1)[0][0]
     odd = next((s for s in slices if s.shape != common), None)
     if odd is not None:
         r, c, _ = odd.shape
-        raise _io.ReadError(
+        raise ReadError(
             f"{odd.path.name} is {r} x {c} but the other slices of {name} are {common[0]} x "
             f"{common[1]}; move it out of the folder so that one series remains."
         )
     if any(s.frames > 1 for s in slices):
         multi = next(s for s in slices if s.frames > 1)
-        raise _io.ReadError(
+        raise ReadError(
             f"{multi.path.name} is a multi-frame DICOM ({multi.frames} frames), which SegReview "
             "does not read yet; convert the series to one file per slice or to NIfTI."
         )
@@ -366,6 +373,6 @@ def _load_series(slices: list[_Slice], name: str, source: Path, pydicom: Any,
     if rescaled and units is None and first.modality != "CT":
         notes.append(f"{name}: applied RescaleSlope/RescaleIntercept ({first.modality or 'no'} "
                      "modality), so values are in the rescaled units.")
-    return _io.ImageData(data, name, source, "dicom", spacing=spacing, origin=origin,
+    return ImageData(data, name, source, "dicom", spacing=spacing, origin=origin,
                          spacing_unit="mm", calibrated=first.pixel_spacing is not None,
                          rgb=rgb, contrast_limits=limits, units=units, notes=tuple(notes))

@@ -10,12 +10,17 @@ assumed. The napari reader, the CLI and the tests all go through it.
 What is read, and from where (each in its own module):
 
 - TIFF (``.tif``/``.tiff``), spacing from ImageJ, OME or SegReview metadata,
-  big stacks opened lazily: :mod:`.io_tiff`;
-- DICOM series (a folder, or one file of the series): :mod:`.io_dicom`
+  big stacks opened lazily: :mod:`napari_segreview.io.tiff`;
+- DICOM series (a folder, or one file of the series): :mod:`napari_segreview.io.dicom`
   (needs pydicom: ``pip install napari-segreview[dicom]``);
-- NIfTI (``.nii``, ``.nii.gz``): :mod:`.io_nifti` (needs nibabel);
-- PNG/JPEG/BMP pictures and folders of 2-D slices: :mod:`.io_slices`;
-- ``.npy``/``.npz`` through :func:`~.arrayfiles.read_array`.
+- NIfTI (``.nii``, ``.nii.gz``): :mod:`napari_segreview.io.nifti` (needs nibabel);
+- PNG/JPEG/BMP pictures and folders of 2-D slices: :mod:`napari_segreview.io.slices`;
+- ``.npy``/``.npz`` through :func:`~napari_segreview.io.arrayfiles.read_array`.
+
+This module is the dispatcher; what the readers share (:class:`ImageData`, the
+suffixes, :data:`LAZY_BYTES`) is in :mod:`napari_segreview.io._base`, which the
+readers import instead of this module. ``read_images`` passes this module's
+:data:`LAZY_BYTES` to the readers, so changing it here changes the threshold.
 
 Anything that cannot be read raises :class:`ReadError` (a
 :class:`~napari_segreview.errors.FormatError`) with one sentence that
@@ -25,15 +30,25 @@ says what to change. pydicom and nibabel are imported only when needed.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from napari_segreview._util.arrays import one_line
+from napari_segreview._util.markers import EXPORT_MARKER, FOLDER_MARKERS, SESSION_FILE
 from napari_segreview.errors import FormatError, MissingDependency, ReadError
+from napari_segreview.io._base import (
+    ARRAY_SUFFIXES,
+    DICOM_SUFFIXES,
+    LAZY_BYTES,
+    NIFTI_SUFFIXES,
+    PICTURE_SUFFIXES,
+    SLICE_SUFFIXES,
+    TIFF_SUFFIXES,
+    ImageData,
+    image_suffix,
+    natural_key,
+    visible_files,
+)
 
 __all__ = [
     "DECLINED_FOLDER_FILES",
@@ -42,152 +57,14 @@ __all__ = [
     "MissingDependency",
     "ReadError",
     "can_read",
+    "declined_folder",
     "natural_key",
     "read_image",
     "read_images",
 ]
 
-#: Stacks bigger than this (bytes, decoded) are opened lazily (memmap or dask).
-LAZY_BYTES = 128 * 2**20
 #: Folders holding one of these belong to other readers (review sessions, exports).
-DECLINED_FOLDER_FILES = ("session.json", "segreview-export.json", "dataset.json")
-TIFF_SUFFIXES = (".tif", ".tiff")
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-SLICE_SUFFIXES = TIFF_SUFFIXES + PICTURE_SUFFIXES
-DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
-ARRAY_SUFFIXES = (".npy", ".npz")
-
-
-@dataclass(frozen=True)
-class ImageData:
-    """An image read from disk, with what napari needs to show it in place.
-
-    Parameters
-    ----------
-    data : array-like
-        ``([Z,] Y, X)`` grey values, or ``(..., Y, X, 3|4)`` when ``rgb``. A
-        numpy array, a read-only ``np.memmap`` or a dask array (big stacks);
-        ``np.asarray(data)`` always gives the voxels.
-    name : str
-        Layer name (file or folder name, DICOM series description).
-    source : Path
-        The path that was opened.
-    format : str
-        ``"tiff"``, ``"dicom"``, ``"nifti"``, ``"slices"``, ``"picture"`` or ``"array"``.
-    spacing : tuple of float
-        Voxel size along each non-colour axis, in napari order (``z, y, x``).
-    origin : tuple of float
-        Position of the first voxel along the same axes (napari ``translate``).
-    spacing_unit : str or None
-        ``"mm"``, ``"µm"``...; None when the file gives no unit.
-    calibrated : bool
-        True when the spacing came from the file (else it is all ones).
-    rgb : bool
-        True when the last axis holds RGB(A) colour.
-    contrast_limits : tuple of float or None
-        Default display range (the DICOM window); None to let napari choose.
-    units : str or None
-        Units of the values: ``"HU"`` for rescaled CT, else None.
-    notes : tuple of str
-        Sentences about what was assumed or skipped (shown as warnings).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> img = ImageData(np.zeros((2, 3, 4), np.int16), "ct", Path("ct.tif"), "tiff",
-    ...                 spacing=(2.5, 0.5, 0.5), origin=(0.0, 0.0, 0.0), units="HU",
-    ...                 contrast_limits=(-500.0, 1300.0))
-    >>> kw = img.layer_kwargs()
-    >>> kw["scale"], kw["contrast_limits"], kw["metadata"]["segreview"]["units"]
-    ((2.5, 0.5, 0.5), (-500.0, 1300.0), 'HU')
-    >>> img.is_lazy
-    False
-    """
-
-    data: Any
-    name: str
-    source: Path
-    format: str
-    spacing: tuple[float, ...] = ()
-    origin: tuple[float, ...] = ()
-    spacing_unit: str | None = None
-    calibrated: bool = False
-    rgb: bool = False
-    contrast_limits: tuple[float, float] | None = None
-    units: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        n = self.data.ndim - (1 if self.rgb else 0)
-        spacing = tuple(float(s) for s in self.spacing) or (1.0,) * n
-        origin = tuple(float(o) for o in self.origin) or (0.0,) * n
-        if len(spacing) != n or len(origin) != n:
-            raise ValueError(
-                f"spacing {spacing} and origin {origin} must have one value per axis of a "
-                f"{'RGB ' if self.rgb else ''}array shaped {tuple(self.data.shape)}."
-            )
-        object.__setattr__(self, "spacing", spacing)
-        object.__setattr__(self, "origin", origin)
-        object.__setattr__(self, "source", Path(self.source))
-        object.__setattr__(self, "notes", tuple(self.notes))
-
-    @property
-    def is_lazy(self) -> bool:
-        """True when the voxels are read from disk on access (memmap or dask)."""
-        return isinstance(self.data, np.memmap) or not isinstance(self.data, np.ndarray)
-
-    def metadata(self) -> dict[str, Any]:
-        """The ``layer.metadata["segreview"]`` dict of the image layer (JSON-able)."""
-        md: dict[str, Any] = {"kind": "image", "source": str(self.source),
-                              "format": self.format}
-        if self.units:
-            md["units"] = self.units
-        if self.spacing_unit:
-            md["spacing_unit"] = self.spacing_unit
-        return md
-
-    def layer_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for napari's ``viewer.add_image(data, **kwargs)``."""
-        kw: dict[str, Any] = {
-            "name": self.name, "scale": self.spacing, "translate": self.origin,
-            "rgb": self.rgb, "metadata": {"segreview": self.metadata()},
-        }
-        if not self.rgb:
-            kw["colormap"] = "gray"
-        if self.contrast_limits is not None:
-            kw["contrast_limits"] = tuple(float(c) for c in self.contrast_limits)
-        return kw
-
-    def layer_data(self) -> tuple[Any, dict[str, Any], str]:
-        """``(data, kwargs, "image")``: one napari LayerData tuple."""
-        return self.data, self.layer_kwargs(), "image"
-
-
-def natural_key(name: str) -> list[Any]:
-    """Sort key that orders digit runs by value: ``slice2`` before ``slice10``.
-
-    Examples
-    --------
-    >>> sorted(["slice10.png", "slice2.png", "Slice1.png"], key=natural_key)
-    ['Slice1.png', 'slice2.png', 'slice10.png']
-    """
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
-def _visible_files(folder: Path) -> list[Path]:
-    try:
-        entries = list(os.scandir(folder))
-    except OSError as exc:
-        raise ReadError(f"cannot list the folder {folder} ({exc.strerror or exc}).") from exc
-    files = [Path(e.path) for e in entries
-             if not e.name.startswith(".") and e.is_file()]
-    return sorted(files, key=lambda p: natural_key(p.name))
+DECLINED_FOLDER_FILES = FOLDER_MARKERS
 
 
 def declined_folder(path: str | os.PathLike) -> str | None:
@@ -210,8 +87,8 @@ def declined_folder(path: str | os.PathLike) -> str | None:
     if not path.is_dir():
         return None
     found = next((n for n in DECLINED_FOLDER_FILES if (path / n).is_file()), None)
-    if found is None and (path.parent / "segreview-export.json").is_file():
-        found = "segreview-export.json"  # a case folder of an export
+    if found is None and (path.parent / EXPORT_MARKER).is_file():
+        found = EXPORT_MARKER  # a case folder of an export
     return found
 
 
@@ -222,13 +99,13 @@ def _kind(path: Path) -> str | None:
             return None
         from napari_segreview.io.dicom import is_dicom_file
 
-        files = _visible_files(path)
-        if any(_suffix(f) in DICOM_SUFFIXES or is_dicom_file(f) for f in files):
+        files = visible_files(path)
+        if any(image_suffix(f) in DICOM_SUFFIXES or is_dicom_file(f) for f in files):
             return "dicom-folder"
-        if any(_suffix(f) in SLICE_SUFFIXES for f in files):
+        if any(image_suffix(f) in SLICE_SUFFIXES for f in files):
             return "slices"
         return None
-    suffix = _suffix(path)
+    suffix = image_suffix(path)
     if suffix in TIFF_SUFFIXES:
         return "tiff"
     if suffix in NIFTI_SUFFIXES:
@@ -317,7 +194,7 @@ def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Im
     marker = declined_folder(path)
     if marker:
         raise ReadError(
-            f"{path} is a SegReview {'session' if marker == 'session.json' else 'export'} "
+            f"{path} is a SegReview {'session' if marker == SESSION_FILE else 'export'} "
             f"folder ({marker}), not an image; open it with napari (File > Open Folder) or "
             "give the image itself."
         )
@@ -326,11 +203,11 @@ def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Im
         if kind == "tiff":
             from napari_segreview.io.tiff import read_tiff
 
-            return [read_tiff(path, lazy=lazy)]
+            return [read_tiff(path, lazy=lazy, lazy_bytes=LAZY_BYTES)]
         if kind == "nifti":
             from napari_segreview.io.nifti import read_nifti
 
-            return [read_nifti(path, lazy=lazy)]
+            return [read_nifti(path, lazy=lazy, lazy_bytes=LAZY_BYTES)]
         if kind in ("dicom", "dicom-folder"):
             from napari_segreview.io.dicom import read_dicom
 
@@ -342,7 +219,7 @@ def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Im
         if kind == "slices":
             from napari_segreview.io.slices import read_slice_folder
 
-            return [read_slice_folder(path, lazy=lazy)]
+            return [read_slice_folder(path, lazy=lazy, lazy_bytes=LAZY_BYTES)]
         if kind == "array":
             return [_read_array_file(path)]
     except (ReadError, MemoryError):
@@ -360,7 +237,7 @@ def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Im
             f"({', '.join(SLICE_SUFFIXES)}); choose a folder of slices or open a file."
         )
     raise ReadError(
-        f"{path.name} is not a supported image ({_suffix(path) or 'no suffix'}); open a "
+        f"{path.name} is not a supported image ({image_suffix(path) or 'no suffix'}); open a "
         f"TIFF, DICOM, NIfTI (.nii, .nii.gz), PNG, JPEG, .npy or .npz file, or a folder."
     )
 

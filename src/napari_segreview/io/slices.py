@@ -7,7 +7,7 @@ with. Grey pictures give ``(Y, X)``; colour ones ``(Y, X, 3)`` or
 PNGs stay uint16.
 
 A folder of slices is sorted naturally (``slice2`` before ``slice10``, see
-:func:`~.io.natural_key`) and stacked as ``(Z, Y, X[, 3])``. Every slice must
+:func:`~napari_segreview.io._base.natural_key`) and stacked as ``(Z, Y, X[, 3])``. Every slice must
 have the size and type of the first; the first one that differs is named.
 Headers are checked before any pixel is decoded; big stacks become a dask
 array decoding one file per slice shown. Slices carry no spacing: it is 1
@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from napari_segreview._util.arrays import one_line
-from napari_segreview.io import read as _io
+from napari_segreview.errors import ReadError
+from napari_segreview.io._base import (
+    SLICE_SUFFIXES,
+    TIFF_SUFFIXES,
+    ImageData,
+    image_suffix,
+    visible_files,
+    wants_lazy,
+)
 
 __all__ = ["read_picture", "read_slice_folder"]
 
@@ -50,7 +58,7 @@ def _to_array(im) -> np.ndarray:
 
 def _probe(path: Path) -> tuple[tuple[int, ...], np.dtype, bool]:
     """Shape, dtype and whether it is a stack, from the header (nothing decoded)."""
-    if _io._suffix(path) in _io.TIFF_SUFFIXES:
+    if image_suffix(path) in TIFF_SUFFIXES:
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
@@ -69,7 +77,7 @@ def _probe(path: Path) -> tuple[tuple[int, ...], np.dtype, bool]:
 
 
 def _read_slice(path: Path) -> np.ndarray:
-    if _io._suffix(path) in _io.TIFF_SUFFIXES:
+    if image_suffix(path) in TIFF_SUFFIXES:
         import tifffile
 
         return tifffile.imread(path)
@@ -80,7 +88,7 @@ def _read_slice(path: Path) -> np.ndarray:
         return _to_array(im)
 
 
-def read_picture(path: str | Path) -> _io.ImageData:
+def read_picture(path: str | Path) -> ImageData:
     """Read a PNG, JPEG or BMP picture (grey or RGB/RGBA).
 
     Examples
@@ -97,10 +105,11 @@ def read_picture(path: str | Path) -> _io.ImageData:
     path = Path(path)
     data = _read_slice(path)
     rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
-    return _io.ImageData(data, path.stem, path, "picture", rgb=rgb)
+    return ImageData(data, path.stem, path, "picture", rgb=rgb)
 
 
-def read_slice_folder(folder: str | Path, *, lazy: bool | None = None) -> _io.ImageData:
+def read_slice_folder(folder: str | Path, *, lazy: bool | None = None,
+                      lazy_bytes: int | None = None) -> ImageData:
     """Stack a folder of 2-D slices, sorted naturally by file name.
 
     Parameters
@@ -110,7 +119,9 @@ def read_slice_folder(folder: str | Path, *, lazy: bool | None = None) -> _io.Im
         other files are ignored.
     lazy : bool or None
         True: a dask array decoding a slice when it is accessed; False: read
-        all now; None: lazy above :data:`~.io.LAZY_BYTES`.
+        all now; None: lazy above ``lazy_bytes``.
+    lazy_bytes : int, optional
+        Default :data:`~napari_segreview.io._base.LAZY_BYTES`.
 
     Returns
     -------
@@ -135,17 +146,17 @@ def read_slice_folder(folder: str | Path, *, lazy: bool | None = None) -> _io.Im
     ((3, 2, 3), [1, 2, 10])
     """
     folder = Path(folder)
-    files = [f for f in _io._visible_files(folder) if _io._suffix(f) in _io.SLICE_SUFFIXES]
+    files = [f for f in visible_files(folder) if image_suffix(f) in SLICE_SUFFIXES]
     if not files:
-        kinds = ", ".join(_io.SLICE_SUFFIXES)
-        raise _io.ReadError(f"the folder {folder} holds no slices ({kinds}); choose another "
+        kinds = ", ".join(SLICE_SUFFIXES)
+        raise ReadError(f"the folder {folder} holds no slices ({kinds}); choose another "
                             "folder.")
     probes = []
     for f in files:
         try:
             probes.append(_probe(f))
         except Exception as exc:  # PIL/tifffile raise many types on corrupt headers
-            raise _io.ReadError(
+            raise ReadError(
                 f"cannot read the slice {f.name} in {folder.name} ({one_line(exc)}); "
                 "remove or replace it."
             ) from exc
@@ -153,20 +164,20 @@ def read_slice_folder(folder: str | Path, *, lazy: bool | None = None) -> _io.Im
     stack = next((i for i, p in enumerate(probes) if p[2]), None)
     if stack is not None:
         dims = " x ".join(map(str, probes[stack][0]))
-        raise _io.ReadError(
+        raise ReadError(
             f"{files[stack].name} in {folder.name} is a stack ({dims}), not a 2-D slice; "
             "open that file on its own."
         )
     for f, (s, d, _) in zip(files[1:], probes[1:], strict=True):
         if s != shape or d != dtype:
-            raise _io.ReadError(
+            raise ReadError(
                 f"{f.name} is {' x '.join(map(str, s))} {d} but {files[0].name} is "
                 f"{' x '.join(map(str, shape))} {dtype}; all slices in {folder.name} must have "
                 "the same size and type, so move the odd one out."
             )
     rgb = len(shape) == 3
     nbytes = len(files) * math.prod(shape) * dtype.itemsize
-    if lazy or (lazy is None and nbytes > _io.LAZY_BYTES):
+    if wants_lazy(lazy, nbytes, lazy_bytes):
         import dask
         import dask.array as da
 
@@ -176,18 +187,18 @@ def read_slice_folder(folder: str | Path, *, lazy: bool | None = None) -> _io.Im
         data = np.empty((len(files), *shape), dtype)
         for k, f in enumerate(files):
             data[k] = _checked(f, shape, dtype)
-    return _io.ImageData(data, folder.name, folder, "slices", rgb=rgb)
+    return ImageData(data, folder.name, folder, "slices", rgb=rgb)
 
 
 def _checked(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     try:
         arr = _read_slice(path)
     except Exception as exc:  # truncated or corrupt picture
-        raise _io.ReadError(
+        raise ReadError(
             f"cannot read the slice {path.name} ({one_line(exc)}); remove or replace it."
         ) from exc
     if arr.shape != shape or arr.dtype != dtype:
-        raise _io.ReadError(
+        raise ReadError(
             f"{path.name} decodes to {arr.shape} {arr.dtype}, not {shape} {dtype} like the "
             "other slices; export it again."
         )

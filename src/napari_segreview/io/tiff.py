@@ -1,6 +1,7 @@
 """TIFF stacks in, big ones lazily, with the voxel spacing from ImageJ, OME or SegReview metadata.
 
-- Small files (up to :data:`~.io.LAZY_BYTES` decoded) are read into memory.
+- Small files (up to :data:`~napari_segreview.io._base.LAZY_BYTES` decoded) are read
+  into memory.
 - Big uncompressed, contiguous files are memory-mapped (``tifffile.memmap``):
   opening costs nothing and a slice is read from disk when it is shown.
 - Big compressed or tiled files become a dask array with one chunk per page:
@@ -29,7 +30,8 @@ import numpy as np
 import tifffile
 
 from napari_segreview._util.arrays import one_line
-from napari_segreview.io import read as _io
+from napari_segreview.errors import ReadError
+from napari_segreview.io._base import ImageData, wants_lazy
 
 __all__ = ["read_tiff", "tiff_spacing"]
 
@@ -121,7 +123,8 @@ def tiff_spacing(tif: tifffile.TiffFile, axes: str) -> tuple[tuple[float, ...], 
     return spacing, (unit if calibrated else None), calibrated
 
 
-def read_tiff(path: str | Path, *, lazy: bool | None = None) -> _io.ImageData:
+def read_tiff(path: str | Path, *, lazy: bool | None = None,
+              lazy_bytes: int | None = None) -> ImageData:
     """Read the first series of a TIFF file; big files lazily.
 
     Parameters
@@ -131,7 +134,10 @@ def read_tiff(path: str | Path, *, lazy: bool | None = None) -> _io.ImageData:
         or 2-D, grey or RGB).
     lazy : bool or None
         True: memmap or page-wise dask array; False: read now; None: lazy above
-        :data:`~.io.LAZY_BYTES`.
+        ``lazy_bytes``.
+    lazy_bytes : int, optional
+        The size (bytes, decoded) above which None means lazy; default
+        :data:`~napari_segreview.io._base.LAZY_BYTES`.
 
     Returns
     -------
@@ -152,10 +158,10 @@ def read_tiff(path: str | Path, *, lazy: bool | None = None) -> _io.ImageData:
         keep_open = False
         try:
             try:
-                data, info = _read(tif, path, lazy, warned)
+                data, info = _read(tif, path, lazy, lazy_bytes, warned)
             except tifffile.TiffFileError as exc:
                 _check_complete(path, None, [], warned)  # says "truncated" when it is
-                raise _io.ReadError(f"{path.name} is truncated or corrupt "
+                raise ReadError(f"{path.name} is truncated or corrupt "
                                     f"({one_line(exc)}); copy or export it again.") from exc
             keep_open = isinstance(data, _LazyPages)
             if keep_open:
@@ -168,14 +174,15 @@ def read_tiff(path: str | Path, *, lazy: bool | None = None) -> _io.ImageData:
         data = data.reshape(shape)
     if data.ndim - rgb > 4:
         notes = (*notes, f"{path.name} has axes {axes}; napari shows the extra axes as sliders.")
-    return _io.ImageData(data, path.stem.removesuffix(".ome"), path, "tiff", spacing=spacing,
+    return ImageData(data, path.stem.removesuffix(".ome"), path, "tiff", spacing=spacing,
                          spacing_unit=unit, calibrated=calibrated, rgb=rgb, notes=notes)
 
 
-def _read(tif: tifffile.TiffFile, path: Path, lazy: bool | None, warned: list[str]):
+def _read(tif: tifffile.TiffFile, path: Path, lazy: bool | None, lazy_bytes: int | None,
+          warned: list[str]):
     """The data (array, memmap or :class:`_LazyPages`) and what is known about it."""
     if not tif.series:
-        raise _io.ReadError(f"{path} holds no images; export it again.")
+        raise ReadError(f"{path} holds no images; export it again.")
     series = tif.series[0]
     shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
     pages, notes = series.pages, ()  # a lazy sequence: pages are parsed when used
@@ -195,7 +202,7 @@ def _read(tif: tifffile.TiffFile, path: Path, lazy: bool | None, warned: list[st
         spacing = (*spacing, 1.0)
     info = (shape, axes, rgb, spacing, unit, calibrated, notes)
     nbytes = math.prod(shape) * dtype.itemsize
-    want_lazy = lazy if lazy is not None else nbytes > _io.LAZY_BYTES
+    want_lazy = wants_lazy(lazy, nbytes, lazy_bytes)
     if want_lazy and pages is series.pages and series.dataoffset is not None:
         return tifffile.memmap(path, mode="r", series=0), info
     if want_lazy:
@@ -242,7 +249,7 @@ def _check_complete(path: Path, series: Any, pages: list, warned: list[str]) -> 
     fatal = next((m for m in warned if any(f in m.lower() for f in _FATAL)), None)
     if fatal is not None:
         text = " ".join(re.sub(r"<[^>]*>", "", fatal).split())[:160]
-        raise _io.ReadError(
+        raise ReadError(
             f"{path.name} is truncated or corrupt (tifffile: {text}); copy or export it again."
         )
     size = path.stat().st_size
@@ -254,7 +261,7 @@ def _check_complete(path: Path, series: Any, pages: list, warned: list[str]) -> 
         counts = getattr(last, "databytecounts", ()) or ()
         end = max((o + c for o, c in zip(offsets, counts, strict=False) if c), default=0)
     if end > size:
-        raise _io.ReadError(
+        raise ReadError(
             f"{path.name} is truncated: its image data end at byte {end} but the file has "
             f"{size} bytes; copy or export it again."
         )
@@ -301,7 +308,7 @@ class _LazyPages:
             try:
                 return _read_page(self.pages, index)
             except Exception as exc:  # the file changed or is damaged after opening
-                raise _io.ReadError(
+                raise ReadError(
                     f"cannot decode slice {index} of {self.name} ({one_line(exc)}); the "
                     "file is damaged, so copy or export it again."
                 ) from exc

@@ -11,9 +11,9 @@ __getattr__, __dir__, __all__ = attach(
     {
         "channels": ["Channel", "Rule", "count_per_slice", "slice_blocks"],
         "checks": [
-            "Edit", "FixResult", "channels_from_card", "check_review", "clip_to_parent",
-            "grow_parent", "make_binary", "overlap_map", "parent_from_children",
-            "remove_overlaps", "rules_from_card",
+            "FIXES", "Edit", "FixResult", "FixSpec", "channels_from_card", "check_review",
+            "clip_to_parent", "fixes_for", "grow_parent", "make_binary", "overlap_map",
+            "parent_from_children", "remove_overlaps", "rules_from_card", "run_fix",
         ],
         "files": ["MaskFile", "mask_paths", "read_masks", "review_channels"],
         "qa": ["ChannelQA", "PredictionWarning", "channel_qa", "prediction_warnings", "qa_table"],

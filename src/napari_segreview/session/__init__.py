@@ -11,7 +11,7 @@ __getattr__, __dir__, __all__ = attach(
         "format": [
             "FORMAT", "FORMAT_VERSION", "MIGRATIONS", "SESSION_FILE", "SUFFIX", "Changes",
             "LayerRecord", "LayerUpdate", "default_folder", "find_session", "full_update",
-            "is_session", "session_folder", "upgrade",
+            "is_session", "session_folder", "timestamp", "upgrade",
         ],
         "session": ["Session"],
         "store": [

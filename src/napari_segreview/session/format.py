@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_segreview._util.markers import SESSION_FILE
 from napari_segreview.errors import SessionError
 from napari_segreview.session.store import (
     Key,
@@ -30,13 +31,12 @@ from napari_segreview.session.store import (
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "MIGRATIONS", "SESSION_FILE", "SUFFIX", "Changes",
     "LayerRecord", "LayerUpdate", "SessionError", "default_folder", "find_session",
-    "full_update", "is_session", "session_folder", "upgrade",
+    "full_update", "is_session", "session_folder", "timestamp", "upgrade",
 ]
 
 FORMAT = "napari-segreview session"
 #: The layout version this program writes; older ones are migrated on open.
 FORMAT_VERSION = 1
-SESSION_FILE = "session.json"
 SUFFIX = ".segreview"
 #: ``MIGRATIONS[v](doc)`` turns a version-``v`` ``session.json`` dict into version ``v + 1``.
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
@@ -200,7 +200,15 @@ class Changes:
         return any(u.chunks or u.full or u.prediction is not None for u in self.layers.values())
 
 
-def _now() -> str:
+def timestamp() -> str:
+    """The local time as ``session.json`` records it (ISO 8601, with the UTC offset).
+
+    Examples
+    --------
+    >>> import datetime
+    >>> datetime.datetime.strptime(timestamp(), "%Y-%m-%dT%H:%M:%S%z").tzinfo is not None
+    True
+    """
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 

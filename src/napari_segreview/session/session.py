@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_segreview._util.files import atomic_write, fsync_dir
 from napari_segreview.errors import SessionError
-from napari_segreview.io.arrayfiles import atomic_write, fsync_dir
 from napari_segreview.session.format import (
     FORMAT,
     FORMAT_VERSION,
@@ -52,12 +52,12 @@ from napari_segreview.session.format import (
     Changes,
     LayerRecord,
     LayerUpdate,
-    _now,
     default_folder,
     find_session,
     full_update,
     is_session,
     session_folder,
+    timestamp,
     upgrade,
 )
 from napari_segreview.session.store import (
@@ -128,7 +128,7 @@ class Session:
                                f"({exc.strerror}); choose a writable folder.") from exc
         doc = {"format": FORMAT, "version": FORMAT_VERSION, "generation": 0,
                "edit_generation": 0, "clean_generation": 0, "closed_cleanly": False,
-               "created_at": _now(), "saved_at": _now(), "owner": _owner(),
+               "created_at": timestamp(), "saved_at": timestamp(), "owner": _owner(),
                "image": image, "card": card, "layers": [], "state": {}}
         session = cls(folder, doc, writable=True)
         session._write_doc(doc)
@@ -316,7 +316,8 @@ class Session:
                     doc["image"] = {**(doc.get("image") or {}), **changes.image}
                 if changes.card is not None:
                     doc["card"] = changes.card
-                doc.update(generation=gen, saved_at=_now(), owner=_owner(), version=FORMAT_VERSION)
+                doc.update(generation=gen, saved_at=timestamp(), owner=_owner(),
+                           version=FORMAT_VERSION)
                 if changes.edits:
                     doc["edit_generation"] = gen
                 if changes.closed_cleanly is not None:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_segreview._util.files import atomic_write
 from napari_segreview.errors import FormatError
-from napari_segreview.io.arrayfiles import atomic_write
 
 __all__ = [
     "CHUNK_BYTES", "Key", "all_keys", "chunk_name", "chunk_shape_for", "chunk_slices",

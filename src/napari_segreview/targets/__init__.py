@@ -10,23 +10,23 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     {
         "build": [
-            "BACKGROUND_NAMES", "IMAGE_MODES", "RESERVED_NAMES", "ExportCase", "Target",
-            "build_targets", "card_from_choices", "check_class_masks", "image_spatial_shape",
-            "model_input_image", "overlap_sentence", "safe_name", "sigmoid_target",
-            "softmax_from_masks", "softmax_target",
+            "BACKGROUND_NAMES", "IMAGE_MODES", "RESERVED_NAMES", "SIGMOID_HEAD", "SOFTMAX_HEAD",
+            "ExportCase", "Target", "build_targets", "card_from_choices", "check_class_masks",
+            "image_spatial_shape", "model_input_image", "overlap_sentence", "safe_name",
+            "sigmoid_target", "softmax_from_masks", "softmax_target",
         ],
+        "choices": ["EXPORT_FORMATS", "WEIGHT_METHODS"],
         "classstats": [
-            "WEIGHT_METHODS", "class_statistics", "count_target", "statistics_from_counts",
-            "summary_lines",
+            "class_statistics", "count_target", "statistics_from_counts", "summary_lines",
         ],
         "export": [
-            "EXPORT_FORMATS", "MANIFEST", "MARKER", "STATISTICS", "ExportResult", "ExportedCase",
-            "export_case", "find_export_root", "is_export", "preview_statistics", "read_export",
+            "MANIFEST", "MARKER", "STATISTICS", "ExportResult", "ExportedCase", "export_case",
+            "find_export_root", "is_export", "preview_statistics", "read_export",
             "read_statistics",
         ],
         "nnunet": [
-            "FILE_ENDING", "dataset_json", "encode_regions", "export_nnunet_case", "read_nifti",
-            "read_nnunet", "region_channels", "write_nifti",
+            "FILE_ENDING", "dataset_json", "encode_regions", "export_nnunet_case", "read_nnunet",
+            "region_channels",
         ],
     },
 )

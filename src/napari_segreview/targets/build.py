@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 
 from napari_segreview._util.arrays import as_numpy, blocks, label_dtype
-from napari_segreview.card.spec import HeadSpec, InputSpec, ModelCard, normalize
+from napari_segreview.card.intensity import normalize
+from napari_segreview.card.spec import HeadSpec, InputSpec, ModelCard
 from napari_segreview.errors import FormatError
 from napari_segreview.labels.checks import check_binary, check_label_values, check_shapes
 from napari_segreview.labels.formats import IGNORE
+from napari_segreview.targets.choices import IMAGE_MODES
 from napari_segreview.targets.masks import (
     BACKGROUND_NAMES,
     check_class_masks,
@@ -42,6 +44,8 @@ __all__ = [
     "BACKGROUND_NAMES",
     "IMAGE_MODES",
     "RESERVED_NAMES",
+    "SIGMOID_HEAD",
+    "SOFTMAX_HEAD",
     "ExportCase",
     "Target",
     "build_targets",
@@ -56,8 +60,8 @@ __all__ = [
     "softmax_target",
 ]
 
-#: How the image is stored: as loaded, or normalised as fed to the model.
-IMAGE_MODES = ("raw", "normalized")
+#: The heads of a :func:`card_from_choices` card: the sigmoid one, the softmax one.
+SIGMOID_HEAD, SOFTMAX_HEAD = "channels", "classes"
 #: File stems an export uses itself; no head or case may take them.
 RESERVED_NAMES = ("image", "manifest", "statistics", "segreview-export", "dataset",
                   "imagesTr", "labelsTr", "manifests")
@@ -369,7 +373,7 @@ def build_targets(card: ModelCard, inputs: Mapping[str, Any], spatial_shape: Seq
 
 
 def card_from_choices(sigmoid: Sequence[str] = (), softmax: Sequence[str] = (), *,
-                      sigmoid_head: str = "channels", softmax_head: str = "classes",
+                      sigmoid_head: str = SIGMOID_HEAD, softmax_head: str = SOFTMAX_HEAD,
                       background: str = "background", within: str | None = None,
                       name: str = "by-hand") -> ModelCard:
     """A card for masks with no model card: the user says which form each target.

@@ -29,12 +29,11 @@ import numpy as np
 from napari_segreview._util.arrays import blocks
 from napari_segreview.errors import FormatError
 from napari_segreview.labels.formats import IGNORE
+from napari_segreview.targets.choices import WEIGHT_METHODS
 
 __all__ = ["WEIGHT_METHODS", "class_statistics", "count_target", "statistics_from_counts",
            "summary_lines"]
 
-#: How CrossEntropyLoss class weights are derived from class frequencies.
-WEIGHT_METHODS = ("inverse_frequency", "median_frequency")
 _VERSION = 1
 
 POS_WEIGHT_NOTE = (

@@ -23,26 +23,26 @@ label files stay valid; a channel with no voxel yet gets an atom of its own so
 that its region is never empty. Voxels marked 255 (ignore) become nnU-Net's ``ignore``
 label, the highest label value. Files are NIfTI (``.nii.gz``, via nibabel),
 with the voxel spacing in the header, laid out as nnU-Net's ``NibabelIO``
-reads them; 2-D images are stored as one slice with a z spacing of 999.
+reads them; 2-D images are stored as one slice with a z spacing of 999
+(:func:`napari_segreview.io.nifti.write_nifti`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from napari_segreview._util.arrays import blocks, label_dtype
+from napari_segreview._util.files import staged
+from napari_segreview._util.markers import NNUNET_DATASET
 from napari_segreview.errors import FormatError
+from napari_segreview.io.nifti import read_nifti_array, write_nifti
 from napari_segreview.labels.atoms import AtomTable, atoms_to_multihot, multihot_to_atoms
 from napari_segreview.labels.formats import IGNORE
-from napari_segreview.targets.build import ExportCase, Target, safe_name
-from napari_segreview.targets.export import (
+from napari_segreview.targets._folder import (
     MARKER,
     ExportedCase,
     ExportResult,
@@ -52,64 +52,18 @@ from napari_segreview.targets.export import (
     new_marker,
     read_json,
     sha256,
+    target_entry,
     update_statistics,
     verified,
     write_json,
 )
+from napari_segreview.targets.build import ExportCase, Target, safe_name
 
 __all__ = ["FILE_ENDING", "dataset_json", "encode_regions", "export_nnunet_case",
-           "read_nifti", "read_nnunet", "region_channels", "write_nifti"]
+           "read_nnunet", "region_channels"]
 
 FILE_ENDING = ".nii.gz"
 _RESERVED = ("background", "ignore")
-
-
-def _nibabel():
-    try:
-        import nibabel
-    except ImportError as exc:  # pragma: no cover - nibabel is in the testing extra
-        raise FormatError("the nnU-Net format writes NIfTI files and needs nibabel: "
-                          "pip install 'napari-segreview[nifti]'.") from exc
-    return nibabel
-
-
-def write_nifti(path: Path, array: np.ndarray, spacing: Any) -> None:
-    """Write a 2-D or 3-D array ``([Z,] Y, X)`` as NIfTI the way nnU-Net's NibabelIO reads it.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.nii.gz"
-    >>> write_nifti(p, np.arange(6, dtype=np.uint8).reshape(2, 3), (0.5, 2.0))
-    >>> data, spacing = read_nifti(p, 2)
-    >>> data.tolist(), data.dtype, spacing
-    ([[0, 1, 2], [3, 4, 5]], dtype('uint8'), (0.5, 2.0))
-    """
-    nib = _nibabel()
-    array = np.asarray(array)
-    spacing = tuple(float(s) for s in (spacing or (1.0,) * array.ndim))
-    if array.ndim == 2:
-        array, spacing = array[None], (999.0, *spacing)
-    if array.ndim != 3:
-        raise FormatError(f"nnU-Net NIfTI files hold 2-D or 3-D images, not shape {array.shape}.")
-    if array.dtype == np.bool_:
-        array = array.view(np.uint8)
-    affine = np.diag([*spacing[::-1], 1.0])
-    img = nib.Nifti1Image(array.transpose(2, 1, 0), affine)  # Fortran order: what NIfTI stores
-    img.header.set_data_dtype(array.dtype)
-    img.header.set_zooms(spacing[::-1])
-    nib.save(img, str(path))
-
-
-def read_nifti(path: Path, ndim: int) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Read a file written by :func:`write_nifti`: exact dtype and data, ``ndim`` axes."""
-    nib = _nibabel()
-    img = nib.load(str(path))
-    data = np.asarray(img.dataobj).transpose(2, 1, 0)
-    spacing = tuple(float(z) for z in img.header.get_zooms()[:3][::-1])
-    if ndim == 2:
-        data, spacing = data[0], spacing[1:]
-    return np.ascontiguousarray(data), spacing
 
 
 # ----------------------------------------------------------------------------- label encoding
@@ -298,7 +252,7 @@ def _label_map(case: ExportCase, nn: dict | None) -> tuple[np.ndarray, dict[str,
 
 def export_nnunet_case(folder: Path, case: ExportCase, *, overwrite: bool = False,
                        method: str = "inverse_frequency") -> ExportResult:
-    """Add one case to an nnU-Net v2 raw dataset folder (see :func:`~targets_io.export_case`)."""
+    """Add one case to an nnU-Net v2 raw dataset folder (see :func:`~.export.export_case`)."""
     folder = Path(folder)
     name = safe_name(case.name, "case name")
     heads = [t.head for t in case.targets]
@@ -318,35 +272,28 @@ def export_nnunet_case(folder: Path, case: ExportCase, *, overwrite: bool = Fals
     new = marker is None
     marker = new_marker("nnunet", case.card, heads) if new else dict(marker)
     marker["nnunet"] = entry
-    created = [d for d in (folder, idir, ldir, mdir) if not d.exists()]
-    for d in (folder, idir, ldir, mdir):
-        d.mkdir(exist_ok=True)
     spatial = case.spatial_shape
     chans = [image] if case.card.input.channels == 1 else [image[..., c]
                                                            for c in range(image.shape[-1])]
     final = [idir / f"{name}_{i:04d}{FILE_ENDING}" for i in range(len(chans))]
     final.append(ldir / f"{name}{FILE_ENDING}")
-    stage = folder / f".{name}.tmp-{secrets.token_hex(4)}"  # nibabel needs the real ending
-    temps = [stage / p.name for p in final]
-    moved: list[Path] = []
-    try:
-        stage.mkdir()
+    # folders made here are removed again, and files moved in, if anything fails
+    with staged(folder, name) as st:
+        for d in (idir, ldir, mdir):
+            st.mkdir(d)
         with contextlib.suppress(FileNotFoundError):
             (mdir / f"{name}.json").unlink()  # a replaced case is incomplete while rewritten
+        st.track(mdir / f"{name}.json")
+        temps = [st.path / p.name for p in final]  # nibabel needs the real ending
         for arr, tmp in zip([*chans, labels], temps, strict=True):
             write_nifti(tmp, arr, case.spacing)
         sums = [sha256(t) for t in temps]
         for tmp, dst in zip(temps, final, strict=True):
-            os.replace(tmp, dst)
-            moved.append(dst)
-        stage.rmdir()
+            st.move(tmp, dst)
         image_entry = {"files": [str(p.relative_to(folder)) for p in final[:-1]],
                        "sha256": sums[:-1], "mode": case.image_mode,
                        "shape": list(image.shape), "dtype": image.dtype.str}
-        tentries = [{"head": t.head, "kind": t.kind, "encoding": t.encoding,
-                     "channels": list(t.channels), "within": t.within,
-                     "ignore_value": t.ignore_value, "shape": list(t.data.shape),
-                     "dtype": t.data.dtype.str} for t in case.targets]
+        tentries = [target_entry(t) for t in case.targets]
         man = case_manifest(case, name, "nnunet", image_entry, tentries)
         man["label"] = {"file": str(final[-1].relative_to(folder)), "sha256": sums[-1],
                         "dtype": labels.dtype.str, "spatial_ndim": len(spatial)}
@@ -354,17 +301,7 @@ def export_nnunet_case(folder: Path, case: ExportCase, *, overwrite: bool = Fals
         write_json(folder / MARKER, marker)
         write_json(mdir / f"{name}.json", man)
         stats = update_statistics(folder, method)  # one case per manifest
-        write_json(folder / "dataset.json", dataset_json(marker, stats["cases"]))
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        for p in moved:
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-        with contextlib.suppress(FileNotFoundError):
-            (mdir / f"{name}.json").unlink()
-        for d in reversed(created):
-            shutil.rmtree(d, ignore_errors=True)
-        raise
+        write_json(folder / NNUNET_DATASET, dataset_json(marker, stats["cases"]))
     return ExportResult(folder, name, [*final, mdir / f"{name}.json"], mdir / f"{name}.json",
                         stats)
 
@@ -388,11 +325,11 @@ def read_nnunet(root: Path, path: Path) -> list[ExportedCase]:
 def _read_case(root: Path, m: dict) -> ExportedCase:
     img = m["image"]
     nd = m["label"]["spatial_ndim"]
-    chans = [read_nifti(verified(root / f, {"sha256": s}), nd)[0]
+    chans = [read_nifti_array(verified(root / f, {"sha256": s}), nd)[0]
              for f, s in zip(img["files"], img["sha256"], strict=True)]
     image = chans[0] if len(chans) == 1 else np.stack(chans, axis=-1)
     image = image.astype(np.dtype(img["dtype"]), copy=False)
-    labels, _ = read_nifti(verified(root / m["label"]["file"], m["label"]), nd)
+    labels, _ = read_nifti_array(verified(root / m["label"]["file"], m["label"]), nd)
     nn = m["nnunet"]
     ignore_label = nn.get("ignore_label")
     ignore = (labels == ignore_label) if ignore_label is not None else np.zeros(labels.shape, bool)

@@ -1,0 +1,23 @@
+"""The file names that mark a folder as SegReview's: a review session, an export, a dataset.
+
+They live below every package because the image reader (:mod:`napari_segreview.io`)
+declines these folders while :mod:`napari_segreview.session` and
+:mod:`napari_segreview.targets` write them. Plain strings only: importing this
+module costs nothing.
+
+>>> FOLDER_MARKERS
+('session.json', 'segreview-export.json', 'dataset.json')
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXPORT_MARKER", "FOLDER_MARKERS", "NNUNET_DATASET", "SESSION_FILE"]
+
+#: The commit point of a review session folder.
+SESSION_FILE = "session.json"
+#: Written once into the top of an export folder (tif, npz or nnU-Net).
+EXPORT_MARKER = "segreview-export.json"
+#: nnU-Net v2's description of a raw dataset, written beside the export marker.
+NNUNET_DATASET = "dataset.json"
+#: Folders holding one of these belong to other readers (review sessions, exports).
+FOLDER_MARKERS = (SESSION_FILE, EXPORT_MARKER, NNUNET_DATASET)

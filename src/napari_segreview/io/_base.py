@@ -1,0 +1,225 @@
+"""What every image reader shares: :class:`ImageData`, the suffixes, the lazy threshold.
+
+The readers (:mod:`~napari_segreview.io.tiff`, :mod:`~napari_segreview.io.dicom`,
+:mod:`~napari_segreview.io.nifti`, :mod:`~napari_segreview.io.slices`) import
+this module, never the dispatcher :mod:`napari_segreview.io.read`, which
+imports them (lazily) in turn.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_segreview.errors import ReadError
+
+__all__ = [
+    "ARRAY_SUFFIXES",
+    "DICOM_SUFFIXES",
+    "LAZY_BYTES",
+    "NIFTI_SUFFIXES",
+    "PICTURE_SUFFIXES",
+    "SLICE_SUFFIXES",
+    "TIFF_SUFFIXES",
+    "ImageData",
+    "image_suffix",
+    "natural_key",
+    "visible_files",
+    "wants_lazy",
+]
+
+#: Stacks bigger than this (bytes, decoded) are opened lazily (memmap or dask). The
+#: dispatcher passes its own :data:`napari_segreview.io.read.LAZY_BYTES` (this value,
+#: unless changed there) to the readers as ``lazy_bytes``.
+LAZY_BYTES = 128 * 2**20
+TIFF_SUFFIXES = (".tif", ".tiff")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+SLICE_SUFFIXES = TIFF_SUFFIXES + PICTURE_SUFFIXES
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """An image read from disk, with what napari needs to show it in place.
+
+    Parameters
+    ----------
+    data : array-like
+        ``([Z,] Y, X)`` grey values, or ``(..., Y, X, 3|4)`` when ``rgb``. A
+        numpy array, a read-only ``np.memmap`` or a dask array (big stacks);
+        ``np.asarray(data)`` always gives the voxels.
+    name : str
+        Layer name (file or folder name, DICOM series description).
+    source : Path
+        The path that was opened.
+    format : str
+        ``"tiff"``, ``"dicom"``, ``"nifti"``, ``"slices"``, ``"picture"`` or ``"array"``.
+    spacing : tuple of float
+        Voxel size along each non-colour axis, in napari order (``z, y, x``).
+    origin : tuple of float
+        Position of the first voxel along the same axes (napari ``translate``).
+    spacing_unit : str or None
+        ``"mm"``, ``"µm"``...; None when the file gives no unit.
+    calibrated : bool
+        True when the spacing came from the file (else it is all ones).
+    rgb : bool
+        True when the last axis holds RGB(A) colour.
+    contrast_limits : tuple of float or None
+        Default display range (the DICOM window); None to let napari choose.
+    units : str or None
+        Units of the values: ``"HU"`` for rescaled CT, else None.
+    notes : tuple of str
+        Sentences about what was assumed or skipped (shown as warnings).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = ImageData(np.zeros((2, 3, 4), np.int16), "ct", Path("ct.tif"), "tiff",
+    ...                 spacing=(2.5, 0.5, 0.5), origin=(0.0, 0.0, 0.0), units="HU",
+    ...                 contrast_limits=(-500.0, 1300.0))
+    >>> kw = img.layer_kwargs()
+    >>> kw["scale"], kw["contrast_limits"], kw["metadata"]["segreview"]["units"]
+    ((2.5, 0.5, 0.5), (-500.0, 1300.0), 'HU')
+    >>> img.is_lazy
+    False
+    """
+
+    data: Any
+    name: str
+    source: Path
+    format: str
+    spacing: tuple[float, ...] = ()
+    origin: tuple[float, ...] = ()
+    spacing_unit: str | None = None
+    calibrated: bool = False
+    rgb: bool = False
+    contrast_limits: tuple[float, float] | None = None
+    units: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        n = self.data.ndim - (1 if self.rgb else 0)
+        spacing = tuple(float(s) for s in self.spacing) or (1.0,) * n
+        origin = tuple(float(o) for o in self.origin) or (0.0,) * n
+        if len(spacing) != n or len(origin) != n:
+            raise ValueError(
+                f"spacing {spacing} and origin {origin} must have one value per axis of a "
+                f"{'RGB ' if self.rgb else ''}array shaped {tuple(self.data.shape)}."
+            )
+        object.__setattr__(self, "spacing", spacing)
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "source", Path(self.source))
+        object.__setattr__(self, "notes", tuple(self.notes))
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the voxels are read from disk on access (memmap or dask)."""
+        return isinstance(self.data, np.memmap) or not isinstance(self.data, np.ndarray)
+
+    def metadata(self) -> dict[str, Any]:
+        """The ``layer.metadata["segreview"]`` dict of the image layer (JSON-able)."""
+        md: dict[str, Any] = {"kind": "image", "source": str(self.source),
+                              "format": self.format}
+        if self.units:
+            md["units"] = self.units
+        if self.spacing_unit:
+            md["spacing_unit"] = self.spacing_unit
+        return md
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for napari's ``viewer.add_image(data, **kwargs)``."""
+        kw: dict[str, Any] = {
+            "name": self.name, "scale": self.spacing, "translate": self.origin,
+            "rgb": self.rgb, "metadata": {"segreview": self.metadata()},
+        }
+        if not self.rgb:
+            kw["colormap"] = "gray"
+        if self.contrast_limits is not None:
+            kw["contrast_limits"] = tuple(float(c) for c in self.contrast_limits)
+        return kw
+
+    def layer_data(self) -> tuple[Any, dict[str, Any], str]:
+        """``(data, kwargs, "image")``: one napari LayerData tuple."""
+        return self.data, self.layer_kwargs(), "image"
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key that orders digit runs by value: ``slice2`` before ``slice10``.
+
+    Examples
+    --------
+    >>> sorted(["slice10.png", "slice2.png", "Slice1.png"], key=natural_key)
+    ['Slice1.png', 'slice2.png', 'slice10.png']
+    """
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def image_suffix(path: str | os.PathLike) -> str:
+    """The lower-case suffix that picks a reader; ``.nii.gz`` counts as one.
+
+    Examples
+    --------
+    >>> image_suffix("CT.NII.GZ"), image_suffix("scan.Tif"), image_suffix("README")
+    ('.nii.gz', '.tif', '')
+    """
+    path = Path(path)
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def visible_files(folder: Path) -> list[Path]:
+    """The files of ``folder`` that are not hidden, in :func:`natural_key` order.
+
+    Raises
+    ------
+    ReadError
+        If the folder cannot be listed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for n in ("s10.png", "s2.png", ".hidden.png"):
+    ...     _ = (folder / n).write_bytes(b"")
+    >>> (folder / "sub").mkdir()
+    >>> [p.name for p in visible_files(folder)]
+    ['s2.png', 's10.png']
+    """
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        raise ReadError(f"cannot list the folder {folder} ({exc.strerror or exc}).") from exc
+    files = [Path(e.path) for e in entries
+             if not e.name.startswith(".") and e.is_file()]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def wants_lazy(lazy: bool | None, nbytes: int, lazy_bytes: int | None = None) -> bool:
+    """Whether to read ``nbytes`` of voxels lazily: ``lazy`` if given, else above the threshold.
+
+    Parameters
+    ----------
+    lazy : bool or None
+        The caller's choice; None leaves it to the size.
+    nbytes : int
+        Size of the decoded data.
+    lazy_bytes : int, optional
+        The threshold (default :data:`LAZY_BYTES`).
+
+    Examples
+    --------
+    >>> wants_lazy(None, 10, lazy_bytes=8), wants_lazy(None, 8, lazy_bytes=8)
+    (True, False)
+    >>> wants_lazy(False, 10**12), wants_lazy(True, 0)
+    (False, True)
+    """
+    if lazy is not None:
+        return bool(lazy)
+    return nbytes > (LAZY_BYTES if lazy_bytes is None else lazy_bytes)
