@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     import napari
 
-    from napari_segreview._napari._session_reader import create_session
+    from napari_segreview._napari.session.reader import create_session
 
     viewer = napari.Viewer(show=False)
     plain = viewer.add_labels(np.zeros(shape, np.uint8), name="plain")
@@ -86,15 +86,15 @@ def main(argv=None) -> int:
     t_hook = []
     for value in atoms:
         t = time.perf_counter()
-        ctl._mark(lid, value)
-        ctl._unsaved += 1
+        ctl.dirty.mark(lid, value)
+        ctl.dirty.unsaved += 1
         t_hook.append(time.perf_counter() - t)
     ctl.flush_sync()
 
     t_tick, n_chunks = [], []
     for i in range(10):
         _time_paints(bound, _coords(20, shape, 10_000 + i), 2)
-        n_chunks.append(len(ctl._dirty[lid]))
+        n_chunks.append(len(ctl.dirty.dirty[lid]))
         t = time.perf_counter()
         ctl.flush()
         t_tick.append(time.perf_counter() - t)
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
 
     med = statistics.median
     paint, paint_s, hook, tick = med(t_plain), med(t_bound), med(t_hook), med(t_tick)
-    print(f"layer {shape} uint8, chunks {ctl._geom[lid][0]}, {n} paint calls per variant")
+    print(f"layer {shape} uint8, chunks {ctl.dirty.geom[lid][0]}, {n} paint calls per variant")
     print(f"napari paint (no session)     median {paint * 1e3:8.3f} ms   (reference)")
     print(f"napari paint (with session)   median {paint_s * 1e3:8.3f} ms   "
           f"ratio {paint_s / paint:6.3f}")

@@ -118,12 +118,9 @@ def wait_signal(signal: Any, start: Callable[[], Any], what: str, timeout_s: flo
 
 def close_toasts() -> None:
     """Close napari's notification pop-ups (they stay in the bell's list)."""
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-    from qtpy.QtWidgets import QApplication
+    from napari_segreview._napari._compat import close_notification_toasts
 
-    for widget in QApplication.allWidgets():
-        if isinstance(widget, NapariQtNotification) and widget.isVisible():
-            widget.close()
+    close_notification_toasts()
 
 
 def settle(ms: int = 400) -> None:
@@ -330,7 +327,7 @@ class Walk:
 
     def session(self) -> None:
         """7. Layers > Annotate > Review session: Start session; the status shows autosave."""
-        from napari_segreview._napari._session import controller_for
+        from napari_segreview._napari.session.registry import controller_for
 
         w = self.dock("Review session")
         w.image_combo.setCurrentText("CT phantom")
@@ -366,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds to wait for any one step (default 300)")
     args = parser.parse_args(argv)
-    from napari_segreview._napari._launch import has_display
+    from napari_segreview._napari.launch import has_display
 
     if not has_display():
         print("screenshots: error: no display was found (DISPLAY is not set): run it on a "

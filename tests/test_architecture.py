@@ -259,3 +259,35 @@ def test_importing_the_package_imports_none_of_its_parts():
                          check=True).stdout
     assert out.strip() == "['napari_segreview', 'napari_segreview._util', " \
                           "'napari_segreview._util.lazy']"
+
+
+NAPARI_PRIVATE = ("_qt_window", "_qt_viewer", "_dock_widgets", "_load_history", "_abort_stroke",
+                  "_undo_history", "_redo_history", "_begin_stroke", "_commit_stroke",
+                  "_slice_input", "_data_view", "_activate_on_select")
+
+
+def test_napari_private_api_only_in_compat():
+    bad = []
+    files = [p for p, _ in _modules() if "_napari" in p.parts] + sorted((REPO / "scripts").glob(
+        "*.py"))
+    for path in files:
+        if path.name == "_compat.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module]
+            bad += [f"{path.relative_to(REPO)}:{node.lineno} imports {m}" for m in mods
+                    if m.startswith("napari.") and any(
+                        p.startswith("_") for p in m.split(".")[1:])]
+            if isinstance(node, ast.Attribute) and node.attr in NAPARI_PRIVATE:
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno} uses .{node.attr}")
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", "") in (
+                    "getattr", "hasattr", "setattr") and len(node.args) > 1
+                    and isinstance(node.args[1], ast.Constant)
+                    and node.args[1].value in NAPARI_PRIVATE):
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno} uses {node.args[1].value}")
+    assert not bad, "napari's private API outside _napari/_compat.py:\n" + "\n".join(bad)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_segreview._napari import _convert_widget as cw
+from napari_segreview._napari import _panel
+from napari_segreview._napari.convert import widget as cw
 from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path
 from napari_segreview.data.phantom import make_ct_phantom
@@ -57,7 +58,7 @@ def test_overlap_is_refused_with_a_message(widget, qtbot):
 def test_nothing_selected_is_a_sentence(widget, monkeypatch):
     _, w = widget
     errors = []
-    monkeypatch.setattr(cw, "show_error", errors.append)
+    monkeypatch.setattr(_panel, "show_error", errors.append)
     w.select([])
     assert w.run() is None
     assert errors == ["select one or more Labels layers first."]
@@ -156,7 +157,7 @@ def test_two_layers_of_one_channel_are_refused(make_napari_viewer, qtbot, monkey
                           metadata={"segreview": {"kind": "mask", "channel": "whole"}})
     _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
     errors = []
-    monkeypatch.setattr(cw, "show_error", errors.append)
+    monkeypatch.setattr(_panel, "show_error", errors.append)
     w.select(["whole", "whole (edited)"])
     assert w.run() is None
     assert errors == ["'whole' and 'whole (edited)' both hold channel 'whole'; select one of "

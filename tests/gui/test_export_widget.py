@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from napari_segreview._napari._export_io import get_export_reader, write_label_map, write_multihot
-from napari_segreview._napari._export_widget import select
+from napari_segreview._napari.export.io import get_export_reader, write_label_map, write_multihot
+from napari_segreview._napari.export.widget import select
 from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path
 from napari_segreview.data.phantom import make_ct_phantom

@@ -7,17 +7,15 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from napari_segreview._napari._predict_layers import (
+from napari_segreview._napari.predict.layers import (
     BACKGROUND,
     PALETTE,
-    RerunPlan,
-    is_edited,
-    model_input,
-    plan_rerun,
     prediction_layers,
     run_id,
     unique_name,
 )
+from napari_segreview._napari.predict.rerun import RerunPlan, is_edited, plan_rerun
+from napari_segreview._napari.predict.run import model_input
 from napari_segreview.card.spec import ModelCard
 from napari_segreview.errors import FormatError
 from napari_segreview.inference.heads import HeadOutput

@@ -11,7 +11,8 @@ import pytest
 import torch
 import yaml
 
-from napari_segreview._napari import _predict_widget as pw
+from napari_segreview._napari import _panel
+from napari_segreview._napari.predict import widget as pw
 from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path, demo_model_path
 from napari_segreview.data.phantom import make_ct_phantom
@@ -45,7 +46,7 @@ def notes(monkeypatch):
     """Every notification the widget sends, by kind."""
     got = {"error": [], "warning": [], "info": []}
     for kind in got:
-        monkeypatch.setattr(pw, f"show_{kind}", got[kind].append)
+        monkeypatch.setattr(_panel if kind == "error" else pw, f"show_{kind}", got[kind].append)
     return got
 
 

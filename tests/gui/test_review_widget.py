@@ -10,7 +10,8 @@ with plain numpy in the tests.
 import numpy as np
 import pytest
 
-from napari_segreview._napari import _review_widget as rw
+from napari_segreview._napari import _panel
+from napari_segreview._napari.review import widget as rw
 from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path
 from napari_segreview.data.phantom import make_ct_phantom
@@ -249,7 +250,7 @@ def test_identical_predictions_warn(viewer_widget, phantom, qtbot, monkeypatch):
 def test_bad_choice_is_a_notification_not_a_crash(viewer_widget, qtbot, monkeypatch):
     viewer, w = viewer_widget
     errors = []
-    monkeypatch.setattr(rw, "show_error", errors.append)
+    monkeypatch.setattr(_panel, "show_error", errors.append)
     layers, *_ = ground_truth_layers(viewer)
     choose_by_hand(w, "whole", [])
     assert w.run_checks() is None
@@ -277,7 +278,7 @@ def test_layers_made_by_the_predict_widgets_builder(viewer_widget, qtbot):
     """The layers Predict makes (its own layer builder) are found as one run with its rules."""
     from types import SimpleNamespace
 
-    from napari_segreview._napari._predict_layers import prediction_layers
+    from napari_segreview._napari.predict.layers import prediction_layers
     from napari_segreview.inference.heads import HeadOutput
 
     viewer, w = viewer_widget

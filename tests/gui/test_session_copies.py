@@ -13,10 +13,10 @@ import copy
 import numpy as np
 import pytest
 
-from napari_segreview._napari import _session, _session_reader
-from napari_segreview._napari._session import controller_for
-from napari_segreview._napari._session_reader import attach, create_session
-from napari_segreview._napari._session_widget import SessionWidget
+from napari_segreview._napari.session import controller, reader
+from napari_segreview._napari.session.reader import attach, create_session
+from napari_segreview._napari.session.registry import controller_for
+from napari_segreview._napari.session.widget import SessionWidget
 from napari_segreview.session.session import Changes, LayerUpdate, Session
 
 SHAPE = (4, 24, 32)
@@ -30,7 +30,7 @@ def _saved(ctl):
 @pytest.fixture
 def notes(monkeypatch):
     got = {"warning": [], "info": [], "error": []}
-    for mod in (_session, _session_reader):
+    for mod in (controller, reader):
         for kind in got:
             if hasattr(mod, f"show_{kind}"):
                 monkeypatch.setattr(mod, f"show_{kind}", got[kind].append)
@@ -75,7 +75,7 @@ def test_a_second_window_is_refused_and_the_first_keeps_saving(
     widget = SessionWidget(other)                                       # Restore button
     widget.folder_edit.setText(str(tmp_path / "s"))
     errors = []
-    monkeypatch.setattr("napari_segreview._napari._session_widget.show_error", errors.append)
+    monkeypatch.setattr("napari_segreview._napari.session.widget.show_error", errors.append)
     assert widget.restore() is None
     assert "already open in another napari window" in errors[-1]
     with pytest.raises(Exception, match="already open in another napari window"):

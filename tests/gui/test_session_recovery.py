@@ -32,7 +32,7 @@ CHILD = textwrap.dedent("""
     import numpy as np
     import napari
     from qtpy.QtCore import QTimer
-    from napari_segreview._napari._session_reader import create_session
+    from napari_segreview._napari.session.reader import create_session
 
     folder, log_path, interval = sys.argv[1], sys.argv[2], float(sys.argv[3])
     log = open(log_path, "w", buffering=1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_segreview._napari import _session
-from napari_segreview._napari._session import controller_for
-from napari_segreview._napari._session_widget import SessionWidget
+from napari_segreview._napari.session import _guard
+from napari_segreview._napari.session.registry import controller_for
+from napari_segreview._napari.session.widget import SessionWidget
 from napari_segreview.session.session import Session
 
 SHAPE = (6, 40, 48)
@@ -144,12 +144,12 @@ def test_failed_save_at_close_asks_and_cancel_keeps_the_window(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ctl.session, "commit", broken)
-    monkeypatch.setattr(_session, "ask_unsaved", lambda parent, msg: asked.append(msg) or
+    monkeypatch.setattr(_guard, "ask_unsaved", lambda parent, msg: asked.append(msg) or
                         "cancel")
     assert ctl.on_window_close() is False
     assert "No space left" in asked[0]
     assert controller_for(viewer) is ctl and ctl.unsaved_edits > 0  # nothing dropped
-    monkeypatch.setattr(_session, "ask_unsaved", lambda parent, msg: "discard")
+    monkeypatch.setattr(_guard, "ask_unsaved", lambda parent, msg: "discard")
     assert ctl.on_window_close() is True
     assert controller_for(viewer) is None
 
@@ -187,13 +187,14 @@ def test_a_drag_in_progress_is_saved_as_far_as_it_got(make_napari_viewer, qtbot,
     _, decision, _ = _setup(viewer)
     _, ctl = _start(viewer, qtbot, tmp_path / "s")
     lid = ctl.layer_id(decision)
-    decision._begin_stroke()  # what a mouse press does; the release commits the stroke
-    decision.paint((2, 30, 30), 1)
-    expected = np.array(decision.data)
+    # A mouse drag stages its atoms until the release commits them; block_history (public,
+    # every supported napari) stages them the same way.
+    with decision.block_history():
+        decision.paint((2, 30, 30), 1)
+        expected = np.array(decision.data)
 
-    def on_disk():
-        return np.array_equal(Session.open(ctl.session.folder, writable=False).read_layer(lid),
-                              expected)
+        def on_disk():
+            return np.array_equal(
+                Session.open(ctl.session.folder, writable=False).read_layer(lid), expected)
 
-    qtbot.waitUntil(on_disk, timeout=10000)
-    decision._commit_stroke()
+        qtbot.waitUntil(on_disk, timeout=10000)

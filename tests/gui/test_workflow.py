@@ -14,15 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_segreview._napari import (
-    _export_widget,
-    _predict_widget,
-    _review_widget,
-    _sample_data,
-    _session_widget,
-)
-from napari_segreview._napari._export_widget import select
-from napari_segreview._napari._session import controller_for
+from napari_segreview._napari import _panel, _sample_data
+from napari_segreview._napari.export import widget as _export_widget
+from napari_segreview._napari.export.widget import select
+from napari_segreview._napari.predict import widget as _predict_widget
+from napari_segreview._napari.review import widget as _review_widget
+from napari_segreview._napari.session import widget as _session_widget
+from napari_segreview._napari.session.registry import controller_for
 from napari_segreview.card.spec import load_card
 from napari_segreview.data import demo_card_path, demo_model_path
 from napari_segreview.data.phantom import make_ct_phantom
@@ -114,7 +112,7 @@ def small_sample(monkeypatch):
 def notes(monkeypatch):
     """Every notification the widgets send, by kind (error, warning, info)."""
     got = {"error": [], "warning": [], "info": []}
-    for mod in (_predict_widget, _review_widget, _export_widget, _session_widget):
+    for mod in (_predict_widget, _review_widget, _export_widget, _session_widget, _panel):
         for kind in got:
             if hasattr(mod, f"show_{kind}"):
                 monkeypatch.setattr(mod, f"show_{kind}", got[kind].append)

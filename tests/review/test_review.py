@@ -1,4 +1,4 @@
-"""Consistency checks and fixes of a review set (core/review.py).
+"""Consistency checks and fixes of a review set (review/checks.py, review/fixes.py).
 
 Expected values come from plain whole-array numpy written here (``&``, ``|``,
 ``np.argwhere``), or from counts done by hand on tiny arrays.
@@ -241,14 +241,14 @@ def test_blockwise_results_do_not_depend_on_the_block_size(monkeypatch):
     import napari_segreview._util.arrays as arrays
     import napari_segreview.labels.checks as checks
     import napari_segreview.review.channels as review_channels
-    import napari_segreview.review.fixes as review_fixes
+    import napari_segreview.review.checks as review_checks
 
     rng = np.random.default_rng(1)
     stack = (rng.random((4, 5, 7, 9)) < 0.4).astype(np.uint8)
     big = check_review(chans_of(stack), [RULE]).to_dict()
     big_fix = clip_to_parent(chans_of(stack), [RULE]).masks
     orig = arrays.blocks
-    for mod in (review_channels, review_fixes, checks):
+    for mod in (review_channels, review_checks, checks):
         monkeypatch.setattr(mod, "blocks", lambda n, block=10: orig(n, block))
     assert check_review(chans_of(stack), [RULE]).to_dict() == big
     small_fix = clip_to_parent(chans_of(stack), [RULE]).masks

@@ -25,20 +25,34 @@ from typing import Any
 
 from napari_segreview.cli._common import comma_list
 from napari_segreview.errors import FormatError
+from napari_segreview.review import fixes as fix_registry
 
 __all__ = ["FIXES", "add_check", "add_qa", "run_check", "run_qa"]
 
-#: The fixes ``--fix`` can apply (functions of :mod:`napari_segreview.review.checks`).
-FIXES = ("clip_to_parent", "grow_parent", "parent_from_children", "remove_overlaps",
-         "make_binary")
+#: The fixes ``--fix`` can apply (the registry :data:`napari_segreview.review.fixes.FIXES`).
+FIXES = tuple(fix_registry.FIXES)
+
+
+def _fix_hint(kind: str) -> str:
+    """What to type for a kind of finding: its fixes in the registry, as options."""
+    usual, *others = fix_registry.fixes_for(kind)
+    alt = f" (or {', '.join(others)})" if others else ""
+    prio = (" --priority A,B,... (highest first)"
+            if fix_registry.FIXES[usual].needs == "priority" else "")
+    return f"--fix {usual}{alt}{prio} -o OUT"
+
+
 #: What to type for each kind of finding.
 FIX_HINTS = {
-    "outside_parent": "--fix clip_to_parent (or grow_parent) -o OUT",
-    "overlap": "--fix remove_overlaps --priority A,B,... (highest first) -o OUT",
-    "parent_not_union": "--fix parent_from_children -o OUT",
-    "non_binary": "--fix make_binary -o OUT",
+    **{kind: _fix_hint(kind) for kind in dict.fromkeys(
+        f.resolves for f in fix_registry.FIXES.values())},
     "unexpected_label": "paint those voxels with a class in napari (no automatic fix)",
 }
+#: ``--fix`` without what it needs (see :func:`napari_segreview.review.fixes.run_fix`).
+NO_PRIORITY = ("--fix remove_overlaps needs --priority A,B,...: at least two channels, "
+               "highest first (the first keeps overlapping voxels).")
+NO_RULES = ("--fix {fix} needs a parent and its children: give --card (a head 'within' "
+            "another) or --parent and --children.")
 
 CHECK_HELP = """\
 Check masks against their hierarchy, as the Review widget does: children
@@ -232,19 +246,8 @@ def _finding_lines(report: Any, spatial: tuple[int, ...]) -> list[str]:
 
 
 def _apply_fix(args: argparse.Namespace, channels: list, rules: list) -> Any:
-    from napari_segreview.review import checks as review
-
-    if args.fix == "remove_overlaps":
-        if not args.priority or len(args.priority) < 2:
-            raise FormatError("--fix remove_overlaps needs --priority A,B,...: at least two "
-                              "channels, highest first (the first keeps overlapping voxels).")
-        return review.remove_overlaps(channels, args.priority)
-    if args.fix == "make_binary":
-        return review.make_binary(channels)
-    if not rules:
-        raise FormatError(f"--fix {args.fix} needs a parent and its children: give --card (a "
-                          "head 'within' another) or --parent and --children.")
-    return getattr(review, args.fix)(channels, rules)
+    return fix_registry.run_fix(args.fix, channels, rules, args.priority, missing={
+        "priority": NO_PRIORITY, "rules": NO_RULES.format(fix=args.fix)})
 
 
 def _check_fix_args(args: argparse.Namespace) -> None:

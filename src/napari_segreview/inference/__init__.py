@@ -17,7 +17,7 @@ __getattr__, __dir__, __all__ = attach(
             "HeadOutput", "activate", "check_outputs", "decide", "head_outputs",
             "probabilities_to_numpy",
         ],
-        "models": ["load_model", "select_device", "select_output", "to_eval"],
+        "models": ["find_devices", "load_model", "select_device", "select_output", "to_eval"],
         "predict": ["Prediction"],
         "tiling": ["PAD_MODES", "pad_amounts", "pad_to", "tile_grid", "tile_starts"],
         "unet": ["UNet"],

@@ -32,7 +32,8 @@ import torch
 from napari_segreview._util.arrays import first_line
 from napari_segreview.errors import ModelLoadError
 
-__all__ = ["ModelLoadError", "load_model", "select_device", "select_output", "to_eval"]
+__all__ = ["ModelLoadError", "find_devices", "load_model", "select_device", "select_output",
+           "to_eval"]
 
 
 def _sniff(path: Path) -> str:
@@ -258,6 +259,32 @@ def load_model(
             f"({first_line(exc, 120)})."
         ) from exc
     return to_eval(model, dev)
+
+
+def find_devices() -> dict[str, tuple[bool, str]]:
+    """Whether each device (``auto``, ``cpu``, ``cuda``, ``mps``) can run here, with a label.
+
+    The label says what was found: the GPU's name, or why there is none.
+
+    Examples
+    --------
+    >>> found = find_devices()
+    >>> found["cpu"], found["auto"][0]
+    ((True, 'cpu'), True)
+    """
+    out = {"cpu": (True, "cpu")}
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        gpus = f", {n} GPUs" if n > 1 else ""
+        out["cuda"] = (True, f"cuda ({torch.cuda.get_device_name(0)}{gpus})")
+    else:
+        out["cuda"] = (False, "cuda (no CUDA GPU found)")
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    out["mps"] = (has_mps, "mps (Apple GPU)" if has_mps else "mps (not found)")
+    best = "cuda" if out["cuda"][0] else "mps" if has_mps else "cpu"
+    out["auto"] = (True, f"auto: {out[best][1]}")
+    return out
 
 
 def _available() -> list[str]:

@@ -137,7 +137,14 @@ def channel_index(key: int | str, names: tuple[str, ...]) -> int:
     raise FormatError(f"no channel is named {key!r}; the channels are {', '.join(names)}.")
 
 
-def _where(shape: tuple[int, ...], flat: int | None) -> str:
+def where_phrase(shape: tuple[int, ...], flat: int | None) -> str:
+    """Where a finding starts, as the end of its sentence: ``", first at slice 2"`` for a stack.
+
+    ``flat`` is the flat (C order) index of the first offending voxel; ``None`` gives ``""``.
+
+    >>> where_phrase((3, 4, 5), 45), where_phrase((4, 5), 7), where_phrase((4, 5), None)
+    (', first at slice 2', ', first at (1, 2)', '')
+    """
     if flat is None:
         return ""
     idx = unravel(flat, shape)
@@ -146,8 +153,16 @@ def _where(shape: tuple[int, ...], flat: int | None) -> str:
     return f", first at {idx}"
 
 
-def _first_and_count(mask_fn, n: int) -> tuple[int, int | None]:
-    """Count voxels where ``mask_fn(slice)`` is true, and the first flat index."""
+def first_and_count(mask_fn, n: int) -> tuple[int, int | None]:
+    """Count the voxels where ``mask_fn(block)`` is true, and the first one's flat index.
+
+    ``mask_fn`` takes a slice of the flat volume (cache-sized blocks of ``n``
+    voxels) and returns a boolean array for it.
+
+    >>> flat = np.array([0, 0, 1, 0, 1, 1])
+    >>> first_and_count(lambda s: flat[s] == 1, 6), first_and_count(lambda s: flat[s] > 1, 6)
+    ((3, 2), (0, None))
+    """
     total, first = 0, None
     for s in blocks(n):
         m = mask_fn(s)
@@ -157,6 +172,50 @@ def _first_and_count(mask_fn, n: int) -> tuple[int, int | None]:
                 first = s.start + int(np.argmax(m))
             total += c
     return total, first
+
+
+# ---------------------------------------------------------------- hierarchy findings
+# One sentence each, for check_hierarchy / check_overlaps here and the review's checks.
+def outside_parent_finding(child: str, parent: str, total: int, first: int,
+                           shape: tuple[int, ...]) -> Finding:
+    """The finding: ``total`` voxels of ``child`` lie outside ``parent``, the first at ``first``.
+
+    >>> f = outside_parent_finding("part", "whole", 3, 6, (2, 4))
+    >>> f.message, f.channels, f.first_index
+    ("3 voxels of 'part' lie outside its parent 'whole', first at (1, 2).", ('part', 'whole'), \
+(1, 2))
+    """
+    return Finding("outside_parent",
+                   f"{total} voxels of {child!r} lie outside its parent {parent!r}"
+                   f"{where_phrase(shape, first)}.",
+                   total, (child, parent), unravel(first, shape))
+
+
+def parent_not_union_finding(parent: str, children: Sequence[str], total: int, first: int,
+                             shape: tuple[int, ...]) -> Finding:
+    """The finding: ``total`` voxels of ``parent`` are covered by none of ``children``.
+
+    >>> parent_not_union_finding("whole", ["a", "b"], 2, 30, (3, 3, 5)).message
+    "2 voxels of 'whole' are covered by none of its children (a, b), first at slice 2."
+    """
+    kids = tuple(children)
+    return Finding("parent_not_union",
+                   f"{total} voxels of {parent!r} are covered by none of its children "
+                   f"({', '.join(kids)}){where_phrase(shape, first)}.",
+                   total, (parent, *kids), unravel(first, shape))
+
+
+def overlap_finding(a: str, b: str, total: int, first: int, shape: tuple[int, ...], *,
+                    members: str = "channels") -> Finding:
+    """The finding: ``a`` and ``b`` overlap in ``total`` voxels (``members``: what they are).
+
+    >>> overlap_finding("a", "b", 4, 1, (8,), members="children").message
+    "children 'a' and 'b' overlap in 4 voxels, first at (1,)."
+    """
+    return Finding("overlap",
+                   f"{members} {a!r} and {b!r} overlap in {total} voxels"
+                   f"{where_phrase(shape, first)}.",
+                   total, (a, b), unravel(first, shape))
 
 
 def _stack(stack: Any, names: Sequence[str] | None, what: str) -> tuple[np.ndarray, tuple]:
@@ -196,12 +255,7 @@ def check_overlaps(multihot: Any, names: Sequence[str] | None = None) -> CheckRe
                 first = s.start + int(np.argmax(m)) if first is None else first
                 total += c
         if total:
-            report.findings.append(Finding(
-                "overlap",
-                f"channels {names[i]!r} and {names[j]!r} overlap in {total} voxels"
-                f"{_where(spatial, first)}.",
-                total, (names[i], names[j]), unravel(first, spatial),
-            ))
+            report.findings.append(overlap_finding(names[i], names[j], total, first, spatial))
     return report
 
 
@@ -242,14 +296,10 @@ def check_hierarchy(
     report = CheckReport("hierarchy")
     n = flat.shape[1]
     for k in kids:
-        total, first = _first_and_count(lambda s, k=k: (flat[k, s] != 0) & (flat[p, s] == 0), n)
+        total, first = first_and_count(lambda s, k=k: (flat[k, s] != 0) & (flat[p, s] == 0), n)
         if total:
-            report.findings.append(Finding(
-                "outside_parent",
-                f"{total} voxels of {names[k]!r} lie outside its parent {names[p]!r}"
-                f"{_where(spatial, first)}.",
-                total, (names[k], names[p]), unravel(first, spatial),
-            ))
+            report.findings.append(outside_parent_finding(names[k], names[p], total, first,
+                                                          spatial))
     if require_union and kids:
         def uncovered(s):
             any_kid = np.zeros(s.stop - s.start, bool)
@@ -257,15 +307,10 @@ def check_hierarchy(
                 any_kid |= flat[k, s] != 0
             return (flat[p, s] != 0) & ~any_kid
 
-        total, first = _first_and_count(uncovered, n)
+        total, first = first_and_count(uncovered, n)
         if total:
-            kid_names = tuple(names[k] for k in kids)
-            report.findings.append(Finding(
-                "parent_not_union",
-                f"{total} voxels of {names[p]!r} are covered by none of its children "
-                f"({', '.join(kid_names)}){_where(spatial, first)}.",
-                total, (names[p], *kid_names), unravel(first, spatial),
-            ))
+            report.findings.append(parent_not_union_finding(
+                names[p], [names[k] for k in kids], total, first, spatial))
     if disjoint_children and len(kids) > 1:
         sub = check_overlaps(arr[kids], [names[k] for k in kids])
         report.findings.extend(sub.findings)
@@ -284,7 +329,7 @@ def check_binary(stack: Any, names: Sequence[str] | None = None) -> CheckReport:
         return report
     flat, spatial = flat_channels(arr), arr.shape[1:]
     for c in range(flat.shape[0]):
-        total, first = _first_and_count(
+        total, first = first_and_count(
             lambda s, c=c: (flat[c, s] != 0) & (flat[c, s] != 1), flat.shape[1]
         )
         if total:
@@ -294,7 +339,7 @@ def check_binary(stack: Any, names: Sequence[str] | None = None) -> CheckReport:
             report.findings.append(Finding(
                 "non_binary",
                 f"channel {names[c]!r} holds {total} voxels that are neither 0 nor 1 "
-                f"(values such as {ex}){_where(spatial, first)}.",
+                f"(values such as {ex}){where_phrase(spatial, first)}.",
                 total, (names[c],), unravel(first, spatial),
             ))
     return report
@@ -323,7 +368,7 @@ def check_label_values(
         return m
 
     report = CheckReport("label values")
-    total, first = _first_and_count(bad, flat.size)
+    total, first = first_and_count(bad, flat.size)
     if total:
         values = []
         for s in blocks(flat.size):
@@ -335,7 +380,7 @@ def check_label_values(
         report.findings.append(Finding(
             "unexpected_label",
             f"{total} voxels hold label values outside {allowed} (such as {shown})"
-            f"{_where(arr.shape, first)}.",
+            f"{where_phrase(arr.shape, first)}.",
             total, (), unravel(first, arr.shape),
         ))
     return report

@@ -17,8 +17,10 @@ parent voxels to 1, and so on.
 
 Everything runs blockwise over the flattened volume (cache-sized blocks): no
 temporary larger than a block, except the coordinates of the voxels a fix
-changes. Channels and helpers live in :mod:`.review_channels`, the fixes in
-:mod:`.review_fixes`; import everything from here.
+changes. Channels and helpers live in :mod:`.channels`, the fixes and their
+registry (:data:`~.fixes.FIXES`, :func:`~.fixes.run_fix`) in :mod:`.fixes`; the
+checks' sentences are those of :mod:`napari_segreview.labels.checks`. This module
+also computes the overlap view (:func:`overlap_map`); import everything from here.
 """
 
 from __future__ import annotations
@@ -28,9 +30,17 @@ from typing import Any
 
 import numpy as np
 
-from napari_segreview._util.arrays import unravel
+from napari_segreview._util.arrays import blocks, unravel
 from napari_segreview.errors import ReviewError
-from napari_segreview.labels.checks import CheckReport, Finding, _first_and_count, _where
+from napari_segreview.labels.checks import (
+    CheckReport,
+    Finding,
+    first_and_count,
+    outside_parent_finding,
+    overlap_finding,
+    parent_not_union_finding,
+    where_phrase,
+)
 from napari_segreview.review.channels import (
     Channel,
     Rule,
@@ -42,32 +52,39 @@ from napari_segreview.review.channels import (
     slice_blocks,
 )
 from napari_segreview.review.fixes import (
+    FIXES,
     Edit,
     FixResult,
+    FixSpec,
     clip_to_parent,
+    fixes_for,
     grow_parent,
     make_binary,
-    overlap_map,
     parent_from_children,
     remove_overlaps,
+    run_fix,
 )
 
 __all__ = [
+    "FIXES",
     "Channel",
     "Edit",
     "FixResult",
+    "FixSpec",
     "ReviewError",
     "Rule",
     "channels_from_card",
     "check_review",
     "clip_to_parent",
     "count_per_slice",
+    "fixes_for",
     "grow_parent",
     "make_binary",
     "overlap_map",
     "parent_from_children",
     "remove_overlaps",
     "rules_from_card",
+    "run_fix",
     "slice_blocks",
 ]
 
@@ -169,11 +186,11 @@ def _label_findings(chans: Sequence[Channel], ignore_value: int | None) -> list[
         def bad(s, first=first, ok=ok):
             return ~np.isin(first.raw(s), ok)
 
-        total, at = _first_and_count(bad, n)
+        total, at = first_and_count(bad, n)
         if total:
             findings.append(Finding(
                 "non_binary" if all(c.binary for c in group) else "unexpected_label",
-                f"{what} {total} voxels with other values ({hint}){_where(shape, at)}.",
+                f"{what} {total} voxels with other values ({hint}){where_phrase(shape, at)}.",
                 total, tuple(c.name for c in group), unravel(at, shape),
             ))
     return findings
@@ -227,35 +244,59 @@ def check_review(channels: Sequence[Channel], rules: Sequence[Rule], *,
         parent, kids = _rule_channels(chans, rule)
         shape, n = parent.shape, parent.size
         for k in kids:
-            total, at = _first_and_count(_outside(k, parent), n)
+            total, at = first_and_count(_outside(k, parent), n)
             if total:
-                report.findings.append(Finding(
-                    "outside_parent",
-                    f"{total} voxels of {k.name!r} lie outside its parent {parent.name!r}"
-                    f"{_where(shape, at)}.",
-                    total, (k.name, parent.name), unravel(at, shape),
-                ))
+                report.findings.append(outside_parent_finding(k.name, parent.name, total, at,
+                                                              shape))
         if rule.disjoint:
             for i, a in enumerate(kids):
                 for b in kids[i + 1:]:
                     if a.source == b.source and not (a.binary or b.binary):
                         continue   # two classes of one label map never overlap
-                    total, at = _first_and_count(lambda s, a=a, b=b: a.mask(s) & b.mask(s), n)
+                    total, at = first_and_count(lambda s, a=a, b=b: a.mask(s) & b.mask(s), n)
                     if total:
-                        report.findings.append(Finding(
-                            "overlap",
-                            f"children {a.name!r} and {b.name!r} overlap in {total} voxels"
-                            f"{_where(shape, at)}.",
-                            total, (a.name, b.name), unravel(at, shape),
-                        ))
+                        report.findings.append(overlap_finding(a.name, b.name, total, at,
+                                                               shape, members="children"))
         if rule.union:
-            total, at = _first_and_count(_uncovered(parent, kids), n)
+            total, at = first_and_count(_uncovered(parent, kids), n)
             if total:
-                names = tuple(k.name for k in kids)
-                report.findings.append(Finding(
-                    "parent_not_union",
-                    f"{total} voxels of {parent.name!r} are covered by none of its children "
-                    f"({', '.join(names)}){_where(shape, at)}.",
-                    total, (parent.name, *names), unravel(at, shape),
-                ))
+                report.findings.append(parent_not_union_finding(
+                    parent.name, [k.name for k in kids], total, at, shape))
     return report
+
+
+# ---------------------------------------------------------------- overlap view
+def overlap_map(channels: Sequence[Channel]) -> np.ndarray:
+    """Number of channels on at each voxel where two or more are on, else 0.
+
+    Parameters
+    ----------
+    channels : sequence of Channel
+
+    Returns
+    -------
+    ndarray of uint8, spatial shape
+        0 where fewer than two channels are on; 2, 3, ... the count elsewhere.
+
+    Examples
+    --------
+    >>> a = np.array([[1, 1, 1, 0]], np.uint8)
+    >>> b = np.array([[0, 1, 1, 0]], np.uint8)
+    >>> c = np.array([[0, 0, 1, 1]], np.uint8)
+    >>> overlap_map([Channel("a", a), Channel("b", b), Channel("c", c)])
+    array([[0, 2, 3, 0]], dtype=uint8)
+    """
+    chans = list(_by_name(channels).values())
+    if not chans:
+        raise ReviewError("no masks were given; pick at least two channels.")
+    if len(chans) > 255:
+        raise ReviewError(f"{len(chans)} channels is too many for an overlap view (255 at most).")
+    first = chans[0]
+    out = np.empty(first.size, np.uint8)
+    for s in blocks(first.size):
+        o = out[s]
+        o[...] = 0
+        for c in chans:
+            np.add(o, c.mask(s), out=o, casting="unsafe")
+        o[o < 2] = 0
+    return out.reshape(first.shape)

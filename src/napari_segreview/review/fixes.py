@@ -1,20 +1,24 @@
-"""The one-click fixes of a review, and the overlap view.
+"""The one-click fixes of a review, and their registry.
 
 Each fix returns a :class:`FixResult`: the changed voxels as :class:`Edit`
 objects (coordinates plus the value to write; napari applies them with
 ``Labels.data_setitem`` as one undoable step per layer) and, on request, the
-new masks as copies. A fix changes only what its name says. Public through
+new masks as copies. A fix changes only what its name says.
+
+:data:`FIXES` says, per fix, what the Review panel and ``segreview check``
+show (label, tooltip), which kind of finding it resolves and what it needs
+(rules or a priority); :func:`run_fix` is the one dispatch both call, with
+their own sentence for a missing input. Public through
 :mod:`napari_segreview.review.checks`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from napari_segreview._util.arrays import blocks
 from napari_segreview.errors import ReviewError
 from napari_segreview.review.channels import (
     Channel,
@@ -31,14 +35,17 @@ from napari_segreview.review.channels import (
 )
 
 __all__ = [
+    "FIXES",
     "Edit",
     "FixResult",
+    "FixSpec",
     "clip_to_parent",
+    "fixes_for",
     "grow_parent",
     "make_binary",
-    "overlap_map",
     "parent_from_children",
     "remove_overlaps",
+    "run_fix",
 ]
 
 
@@ -242,38 +249,109 @@ def make_binary(channels: Sequence[Channel]) -> FixResult:
                    "Every binary mask holds only 0 and 1: nothing to change.")
 
 
-# ---------------------------------------------------------------- overlap view
-def overlap_map(channels: Sequence[Channel]) -> np.ndarray:
-    """Number of channels on at each voxel where two or more are on, else 0.
+# ---------------------------------------------------------------- registry and dispatch
+@dataclass(frozen=True)
+class FixSpec:
+    """One fix as the Review panel and ``segreview check`` offer it.
+
+    Attributes
+    ----------
+    name : str
+        ``--fix`` value and key of :data:`FIXES`.
+    label, tip : str
+        Button text and what the fix does (one sentence).
+    resolves : str
+        The kind of finding it resolves (:class:`~napari_segreview.labels.checks.Finding`).
+    needs : str or None
+        ``"rules"`` (a parent and its children), ``"priority"`` (two or more
+        channels, highest first) or ``None``.
+    function : callable
+        The fix: ``f(channels, rules)``, ``f(channels, priority)`` or ``f(channels)``.
+    """
+
+    name: str
+    label: str
+    tip: str
+    resolves: str
+    needs: str | None
+    function: Callable[..., FixResult] = field(repr=False)
+
+
+#: The fixes, in the order the panel and the CLI list them; for a kind of finding
+#: the first fix that resolves it is the usual one.
+FIXES: dict[str, FixSpec] = {f.name: f for f in (
+    FixSpec("clip_to_parent", "Clip children to parent",
+            "Set child voxels that lie outside their parent to 0.",
+            "outside_parent", "rules", clip_to_parent),
+    FixSpec("grow_parent", "Grow parent over children",
+            "Set parent voxels to 1 wherever a child is on.",
+            "outside_parent", "rules", grow_parent),
+    FixSpec("parent_from_children", "Parent = union of children",
+            "Set the parent to exactly the union of its children (adds and removes parent "
+            "voxels).", "parent_not_union", "rules", parent_from_children),
+    FixSpec("remove_overlaps", "Remove overlaps by priority",
+            "Where children overlap, keep the one highest in the priority list.",
+            "overlap", "priority", remove_overlaps),
+    FixSpec("make_binary", "Make masks binary",
+            "Set values other than 0 and 1 in binary masks to 1.",
+            "non_binary", None, make_binary),
+)}
+
+
+def fixes_for(kind: str) -> list[str]:
+    """The fixes that resolve a kind of finding, the usual one first (none: ``[]``).
+
+    >>> fixes_for("outside_parent"), fixes_for("unexpected_label")
+    (['clip_to_parent', 'grow_parent'], [])
+    """
+    return [f.name for f in FIXES.values() if f.resolves == kind]
+
+
+def run_fix(name: str, channels: Sequence[Channel], rules: Sequence[Rule] = (),
+            priority: Sequence[str] | None = (), *,
+            missing: Mapping[str, str] | None = None) -> FixResult:
+    """Compute fix ``name`` (a key of :data:`FIXES`) with the inputs it needs.
 
     Parameters
     ----------
+    name : str
     channels : sequence of Channel
+    rules : sequence of Rule
+        For the fixes that need a parent and its children.
+    priority : sequence of str
+        For ``remove_overlaps``: two or more channels, highest first.
+    missing : mapping, optional
+        The sentence to raise when an input is missing, by need (``"rules"``,
+        ``"priority"``): the caller says what to do in its own terms.
 
-    Returns
-    -------
-    ndarray of uint8, spatial shape
-        0 where fewer than two channels are on; 2, 3, ... the count elsewhere.
+    Raises
+    ------
+    ReviewError
+        An unknown fix, or a missing input (``missing``'s sentence, else a neutral one).
 
     Examples
     --------
-    >>> a = np.array([[1, 1, 1, 0]], np.uint8)
-    >>> b = np.array([[0, 1, 1, 0]], np.uint8)
-    >>> c = np.array([[0, 0, 1, 1]], np.uint8)
-    >>> overlap_map([Channel("a", a), Channel("b", b), Channel("c", c)])
-    array([[0, 2, 3, 0]], dtype=uint8)
+    >>> m = np.array([[0, 2, 1]], np.uint8)
+    >>> run_fix("make_binary", [Channel("m", m)]).masks["m"]
+    array([[0, 1, 1]], dtype=uint8)
+    >>> run_fix("clip_to_parent", [Channel("m", m)])
+    Traceback (most recent call last):
+    ...
+    napari_segreview.errors.ReviewError: clip_to_parent needs a parent and its children (a rule).
     """
-    chans = list(_by_name(channels).values())
-    if not chans:
-        raise ReviewError("no masks were given; pick at least two channels.")
-    if len(chans) > 255:
-        raise ReviewError(f"{len(chans)} channels is too many for an overlap view (255 at most).")
-    first = chans[0]
-    out = np.empty(first.size, np.uint8)
-    for s in blocks(first.size):
-        o = out[s]
-        o[...] = 0
-        for c in chans:
-            np.add(o, c.mask(s), out=o, casting="unsafe")
-        o[o < 2] = 0
-    return out.reshape(first.shape)
+    spec = FIXES.get(name)
+    if spec is None:
+        raise ReviewError(f"no fix is called {name!r}; the fixes are {', '.join(FIXES)}.")
+    said = missing or {}
+    if spec.needs == "priority":
+        priority = list(priority or ())
+        if len(priority) < 2:
+            raise ReviewError(said.get("priority") or (
+                f"{name} needs a priority: two or more channels, highest first."))
+        return spec.function(channels, priority)
+    if spec.needs == "rules":
+        if not rules:
+            raise ReviewError(said.get("rules") or
+                              f"{name} needs a parent and its children (a rule).")
+        return spec.function(channels, rules)
+    return spec.function(channels)

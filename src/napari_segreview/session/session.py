@@ -10,7 +10,7 @@ name. So a crash at any moment leaves the last committed generation intact:
 are simply not referenced (they are deleted the next time the session is
 opened for writing). The layout is documented in ``docs/sessions-and-recovery.md``.
 
-Numpy only: the napari side (``_napari/_session.py``) turns layer edits into
+Numpy only: the napari side (``_napari/session/``) turns layer edits into
 :class:`Changes` and hands them to :meth:`Session.commit` in a worker thread.
 
 Examples

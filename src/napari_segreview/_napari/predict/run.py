@@ -1,9 +1,11 @@
-"""What the Predict widget runs off the GUI thread, and the sentences it shows for errors.
+"""What the Predict widget runs off the GUI thread, what it checks first, and its sentences.
 
 No Qt or napari here, and torch only inside the functions: :func:`run_model`
 is the Predict widget's worker (the same ``load_model`` and ``predict`` calls
 as ``segreview predict``), :func:`find_devices` labels the device choices,
-:func:`error_message` turns any exception of a run into one sentence.
+:func:`check_paths` and :func:`model_input` refuse a run that cannot work
+before it starts, :func:`error_message` turns any exception of a run into one
+sentence.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from napari_segreview._util.arrays import first_line
 from napari_segreview.errors import FormatError
 
-__all__ = ["DEVICES", "card_summary", "check_paths", "error_message", "find_devices", "run_model"]
+__all__ = ["DEVICES", "card_summary", "check_paths", "error_message", "find_devices",
+           "model_input", "run_model"]
 
 #: The device choices, in the order the widget lists them.
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -23,7 +28,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 def find_devices() -> dict[str, tuple[bool, str]]:
     """Each device choice: whether it can run here, and a label saying what was found.
 
-    Imports torch, so the widget calls it in a worker, never at start-up.
+    :func:`napari_segreview.inference.models.find_devices`, imported only when
+    called (it imports torch), so the widget calls it in a worker, never at
+    start-up.
 
     Examples
     --------
@@ -33,21 +40,9 @@ def find_devices() -> dict[str, tuple[bool, str]]:
     >>> sorted(found) == sorted(DEVICES) and found["auto"][0]
     True
     """
-    import torch
+    from napari_segreview.inference.models import find_devices as probe
 
-    out = {"cpu": (True, "cpu")}
-    if torch.cuda.is_available():
-        n = torch.cuda.device_count()
-        gpus = f", {n} GPUs" if n > 1 else ""
-        out["cuda"] = (True, f"cuda ({torch.cuda.get_device_name(0)}{gpus})")
-    else:
-        out["cuda"] = (False, "cuda (no CUDA GPU found)")
-    mps = getattr(torch.backends, "mps", None)
-    has_mps = bool(mps is not None and mps.is_available())
-    out["mps"] = (has_mps, "mps (Apple GPU)" if has_mps else "mps (not found)")
-    best = "cuda" if out["cuda"][0] else "mps" if has_mps else "cpu"
-    out["auto"] = (True, f"auto: {out[best][1]}")
-    return out
+    return probe()
 
 
 def run_model(image: Any, model_path: str, card: Any, *, factory: str | None = None,
@@ -78,6 +73,80 @@ def run_model(image: Any, model_path: str, card: Any, *, factory: str | None = N
     return predict(image, model, card, device=dev, batch_size=batch_size,
                    probabilities=probabilities, progress=progress, cancel=cancel)
 
+
+def model_input(data: Any, rgb: bool, card: Any, name: str) -> Any:
+    """The part of an image layer's data the card's model takes, or one clear sentence.
+
+    Parameters
+    ----------
+    data : array-like
+        The image layer's data (level 0 of a multiscale image).
+    rgb : bool
+        Whether napari shows the layer as RGB(A), channels last.
+    card : ModelCard
+    name : str
+        The layer's name, for the message.
+
+    Returns
+    -------
+    array-like
+        ``data`` itself, or ``data[..., :3]`` for an RGBA layer and an RGB model.
+
+    Raises
+    ------
+    FormatError
+        When the layer's channels or axes do not fit ``card.input``.
+
+    Examples
+    --------
+    >>> from napari_segreview.card.spec import ModelCard
+    >>> rgb_card = ModelCard.from_dict({"input": {"channels": 3}, "heads": [
+    ...     {"name": "fg", "kind": "sigmoid", "channels": ["fg"]}]})
+    >>> model_input(np.zeros((8, 8, 4)), True, rgb_card, "photo").shape
+    (8, 8, 3)
+    >>> model_input(np.zeros((8, 8)), False, rgb_card, "ct")
+    Traceback (most recent call last):
+    ...
+    napari_segreview.errors.FormatError: the model takes 3 input channels (the card's \
+input.channels) but the image layer 'ct' is grey: choose an RGB image layer, or a card and \
+model with input.channels: 1.
+    """
+    shape = tuple(getattr(data, "shape", np.shape(data)))
+    want, dims = card.input.channels, card.input.spatial_dims
+    if want == 1 and rgb:
+        raise FormatError(
+            f"the model takes 1 input channel (the card's input.channels) but the image layer "
+            f"{name!r} is RGB: choose a grey image layer, or a card and model with "
+            "input.channels: 3."
+        )
+    if want > 1:
+        if not rgb:
+            raise FormatError(
+                f"the model takes {want} input channels (the card's input.channels) but the "
+                f"image layer {name!r} is grey: choose an RGB image layer, or a card and model "
+                "with input.channels: 1."
+            )
+        have = shape[-1]
+        if have == 4 and want == 3:
+            return data[..., :3]  # RGBA image, RGB model: the alpha channel is not an input
+        if have != want:
+            raise FormatError(
+                f"the model takes {want} input channels but the image layer {name!r} has "
+                f"{have}: choose an image with {want} channels or the card that fits the model."
+            )
+    spatial = len(shape) - (1 if rgb else 0)
+    if spatial not in (2, 3):
+        raise FormatError(
+            f"the image layer {name!r} has {spatial} axes besides colour {shape}, but a model "
+            "runs on one 2-D image or a (Z, Y, X) stack: open channels or time points as "
+            "separate layers."
+        )
+    if dims == 3 and spatial == 2:
+        raise FormatError(
+            f"the card describes a 3-D model, which needs a (Z, Y, X) stack, but the image "
+            f"layer {name!r} is one 2-D image {shape}: choose a stack or a 2-D card."
+        )
+    return data
 
 
 def error_message(exc: BaseException, image_name: str, card_name: str) -> str:

@@ -1,11 +1,10 @@
-"""The layers a Predict run shows, and which old layers a re-run replaces: pure functions.
+"""The layers a Predict run shows: pure functions, no napari, Qt or torch.
 
-Nothing here imports napari, Qt or torch. :func:`prediction_layers` turns a
+:func:`prediction_layers` turns a
 :class:`~napari_segreview.inference.predict.Prediction` into napari *layer data
-tuples* ``(data, kwargs, layer_type)``; :func:`plan_rerun` decides, from the
-layers already in the viewer, which ones a re-run removes and which edited
-ones it keeps under a new name. The Predict widget only applies both; the
-tests run them on plain objects without a display.
+tuples* ``(data, kwargs, layer_type)``; which old layers a re-run replaces is
+:mod:`.rerun`'s. The Predict widget only adds them; the tests run them on plain
+objects without a display.
 
 Layers of one run, for a card with a sigmoid head ``whole`` (channel
 ``whole``) and a softmax head ``parts`` (``background, part_1, part_2``):
@@ -19,30 +18,25 @@ name                    type    data
 ``parts``               labels  label map, class names as layer ``features``
 ======================  ======  ==============================================
 
-Every layer carries ``metadata["segreview"]`` as :mod:`._meta` describes.
+Every layer carries ``metadata["segreview"]`` as :mod:`.._meta` describes.
 Probabilities kept as uint8 hold ``round(p * 255)`` (contrast 0..255).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from napari_segreview._napari._meta import KEY, meta
-from napari_segreview.errors import FormatError
+from napari_segreview._napari._meta import KEY
 
 __all__ = [
+    "BACKGROUND",
     "PALETTE",
-    "RerunPlan",
     "channel_colors",
-    "is_edited",
     "layer_name",
-    "model_input",
-    "plan_rerun",
     "prediction_layers",
     "run_id",
     "unique_name",
@@ -126,81 +120,6 @@ def channel_colors(card: Any) -> dict[str, str]:
                 colors[channel] = PALETTE[i % len(PALETTE)]
                 i += 1
     return colors
-
-
-def model_input(data: Any, rgb: bool, card: Any, name: str) -> Any:
-    """The part of an image layer's data the card's model takes, or one clear sentence.
-
-    Parameters
-    ----------
-    data : array-like
-        The image layer's data (level 0 of a multiscale image).
-    rgb : bool
-        Whether napari shows the layer as RGB(A), channels last.
-    card : ModelCard
-    name : str
-        The layer's name, for the message.
-
-    Returns
-    -------
-    array-like
-        ``data`` itself, or ``data[..., :3]`` for an RGBA layer and an RGB model.
-
-    Raises
-    ------
-    FormatError
-        When the layer's channels or axes do not fit ``card.input``.
-
-    Examples
-    --------
-    >>> from napari_segreview.card.spec import ModelCard
-    >>> rgb_card = ModelCard.from_dict({"input": {"channels": 3}, "heads": [
-    ...     {"name": "fg", "kind": "sigmoid", "channels": ["fg"]}]})
-    >>> model_input(np.zeros((8, 8, 4)), True, rgb_card, "photo").shape
-    (8, 8, 3)
-    >>> model_input(np.zeros((8, 8)), False, rgb_card, "ct")
-    Traceback (most recent call last):
-    ...
-    napari_segreview.errors.FormatError: the model takes 3 input channels (the card's \
-input.channels) but the image layer 'ct' is grey: choose an RGB image layer, or a card and \
-model with input.channels: 1.
-    """
-    shape = tuple(getattr(data, "shape", np.shape(data)))
-    want, dims = card.input.channels, card.input.spatial_dims
-    if want == 1 and rgb:
-        raise FormatError(
-            f"the model takes 1 input channel (the card's input.channels) but the image layer "
-            f"{name!r} is RGB: choose a grey image layer, or a card and model with "
-            "input.channels: 3."
-        )
-    if want > 1:
-        if not rgb:
-            raise FormatError(
-                f"the model takes {want} input channels (the card's input.channels) but the "
-                f"image layer {name!r} is grey: choose an RGB image layer, or a card and model "
-                "with input.channels: 1."
-            )
-        have = shape[-1]
-        if have == 4 and want == 3:
-            return data[..., :3]  # RGBA image, RGB model: the alpha channel is not an input
-        if have != want:
-            raise FormatError(
-                f"the model takes {want} input channels but the image layer {name!r} has "
-                f"{have}: choose an image with {want} channels or the card that fits the model."
-            )
-    spatial = len(shape) - (1 if rgb else 0)
-    if spatial not in (2, 3):
-        raise FormatError(
-            f"the image layer {name!r} has {spatial} axes besides colour {shape}, but a model "
-            "runs on one 2-D image or a (Z, Y, X) stack: open channels or time points as "
-            "separate layers."
-        )
-    if dims == 3 and spatial == 2:
-        raise FormatError(
-            f"the card describes a 3-D model, which needs a (Z, Y, X) stack, but the image "
-            f"layer {name!r} is one 2-D image {shape}: choose a stack or a 2-D card."
-        )
-    return data
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -321,28 +240,6 @@ def prediction_layers(
     return probs + decisions
 
 
-def is_edited(layer: Any) -> bool:
-    """Whether a decision layer's data differs from the prediction kept in its metadata.
-
-    A layer whose kept prediction is missing (or of another shape) counts as
-    edited, so that it is never removed without asking.
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace as L
-    >>> p = np.array([0, 1], np.uint8)
-    >>> is_edited(L(data=p.copy(), metadata={"segreview": {"prediction": p}}))
-    False
-    >>> is_edited(L(data=np.array([1, 1]), metadata={"segreview": {"prediction": p}}))
-    True
-    """
-    kept = meta(layer).get("prediction")
-    if kept is None:
-        return True
-    data = np.asarray(layer.data)
-    return data.shape != np.shape(kept) or not np.array_equal(data, kept)
-
-
 def unique_name(name: str, taken: Iterable[str]) -> str:
     """``name``, or ``name`` with `` 2``, `` 3``... inserted before a closing ``)``.
 
@@ -362,77 +259,3 @@ def unique_name(name: str, taken: Iterable[str]) -> str:
         if candidate not in taken:
             return candidate
         k += 1
-
-
-@dataclass
-class RerunPlan:
-    """What a re-run does to the layers of the run it repeats.
-
-    Attributes
-    ----------
-    remove : list
-        Layers to remove: the run's probability layers and unedited decisions.
-    keep : list of (layer, new_name)
-        Edited decision layers, kept under a new name (and marked superseded).
-    """
-
-    remove: list = field(default_factory=list)
-    keep: list = field(default_factory=list)
-
-    @property
-    def message(self) -> str:
-        """One sentence for the user about the kept layers ('' when none).
-
-        Examples
-        --------
-        >>> from types import SimpleNamespace as L
-        >>> RerunPlan(keep=[(L(name="whole"), "whole (edited)")]).message
-        "Your edited layer was kept under a new name ('whole' -> 'whole (edited)'); the new \
-prediction takes the old name."
-        """
-        if not self.keep:
-            return ""
-        pairs = ", ".join(f"{layer.name!r} -> {new!r}" for layer, new in self.keep)
-        many = len(self.keep) > 1
-        return (f"Your edited layer{'s were' if many else ' was'} kept under "
-                f"{'new names' if many else 'a new name'} ({pairs}); the new prediction "
-                f"takes the old name{'s' if many else ''}.")
-
-
-def plan_rerun(layers: Iterable[Any], run: str) -> RerunPlan:
-    """Which layers a new run with id ``run`` replaces, and which edited ones it keeps.
-
-    Layers of that run (``metadata["segreview"]["run"] == run``, not already
-    superseded): probability layers and decision layers equal to their kept
-    prediction are removed; decision layers the user edited are kept under
-    ``"<name> (edited)"``. Other layers, including other runs', are untouched.
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace as L
-    >>> p = np.zeros(3, np.uint8)
-    >>> def layer(name, kind, data):
-    ...     return L(name=name, data=data,
-    ...              metadata={"segreview": {"kind": kind, "run": "r", "prediction": p}})
-    >>> plan = plan_rerun([layer("a (p)", "probability", p), layer("a", "decision", p),
-    ...                    layer("b", "decision", p + 1), L(name="ct", metadata={})], "r")
-    >>> [x.name for x in plan.remove], [(x.name, new) for x, new in plan.keep]
-    (['a (p)', 'a'], [('b', 'b (edited)')])
-    """
-    layers = list(layers)
-    taken = {layer.name for layer in layers}
-    plan = RerunPlan()
-    for layer in layers:
-        m = meta(layer)
-        if m.get("run") != run or m.get("superseded"):
-            continue
-        if m.get("kind") == "probability":
-            plan.remove.append(layer)
-        elif m.get("kind") == "decision":
-            if is_edited(layer):
-                new = unique_name(f"{layer.name} (edited)", taken)
-                taken.add(new)
-                plan.keep.append((layer, new))
-            else:
-                plan.remove.append(layer)
-    return plan

@@ -10,9 +10,11 @@ Two ways to say what the targets are:
   label map (one label-map layer, or binary masks painted with the overlap
   rule).
 
-The statistics are computed in a worker and shown before anything is
-written; the export runs in a worker too. Errors are napari notifications
-with the core's sentence. Scripts drive it through ``folder``, ``format``,
+The case is built in :mod:`.case` (no Qt); the reader and writers of exports
+are :mod:`.io`. The statistics are computed in a worker and shown before
+anything is written; the export runs in a worker too. Errors are napari
+notifications with the core's sentence. The layer lists follow the viewer's
+(:mod:`.._pickers`). Scripts drive it through ``folder``, ``format``,
 ``image_layer``, ``sigmoid_list``/``softmax_list`` (``select(list, names)``),
 ``rule``, ``ignore_layer``, ``ignore_outside``, ``image_mode``, ``weights``,
 ``case_name``, ``overwrite``, then ``preview()`` or ``export()``; both return
@@ -22,17 +24,14 @@ the worker, and ``done`` (a Qt signal) carries ``"preview"``, ``"export"`` or
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from napari.layers import Image, Labels
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -46,31 +45,24 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_segreview._napari._export_io import layer_record
 from napari_segreview._napari._meta import meta
-from napari_segreview.card.spec import ModelCard
+from napari_segreview._napari._panel import RULES, show_failure
+from napari_segreview._napari._pickers import LayerSync, layer_picker, layers_in_order
+from napari_segreview._napari.export.case import build_case
+from napari_segreview._napari.export.io import layer_record
 from napari_segreview.errors import FormatError, OverlapError
-from napari_segreview.targets.build import (
-    ExportCase,
-    build_targets,
-    card_from_choices,
-    check_class_masks,
-    image_spatial_shape,
-    overlap_sentence,
-    softmax_from_masks,
-)
+from napari_segreview.targets.build import ExportCase, overlap_sentence
 from napari_segreview.targets.classstats import WEIGHT_METHODS, summary_lines
 from napari_segreview.targets.export import EXPORT_FORMATS, export_case, preview_statistics
 
 if TYPE_CHECKING:
     import napari
 
-RULES = {
-    "Refuse overlaps": {"overlap": "error"},
-    "Later layers win": {"priority": "later"},
-    "Mark overlaps as ignore (255)": {"overlap": "ignore"},
-}
+__all__ = ["NO_LAYER", "OVERLAP_REMEDY", "RULES", "ExportWidget", "select"]
+
 NO_LAYER = "(none)"
+#: Views of masks (Review's overlap view), never exported.
+VIEWS = ("overlap",)
 #: What an overlap error tells the widget's user to do (the core's sentence names API
 #: arguments).
 OVERLAP_REMEDY = ("under 'Overlaps (softmax)' choose 'Later layers win' or 'Mark overlaps as "
@@ -99,12 +91,15 @@ class ExportWidget(QWidget):
         self.folder.setPlaceholderText("export folder (new, empty or an export to add to)")
         self.format = QComboBox()
         self.format.addItems(list(EXPORT_FORMATS))
-        self.image_layer = QComboBox()
-        self.sigmoid_list = self._list()
-        self.softmax_list = self._list()
+        self.image_picker = layer_picker(napari_viewer, Image, exclude=("probability",))
+        self.sigmoid_picker = layer_picker(napari_viewer, Labels, exclude=VIEWS, multiple=True)
+        self.softmax_picker = layer_picker(napari_viewer, Labels, exclude=VIEWS, multiple=True)
+        self.ignore_picker = layer_picker(napari_viewer, Labels, exclude=VIEWS, none=NO_LAYER)
+        self.image_layer, self.ignore_layer = self.image_picker.native, self.ignore_picker.native
+        self.sigmoid_list, self.softmax_list = (self.sigmoid_picker.native,
+                                                self.softmax_picker.native)
         self.rule = QComboBox()
         self.rule.addItems(list(RULES))
-        self.ignore_layer = QComboBox()
         self.ignore_outside = QCheckBox("Ignore (255) outside the parent ('within')")
         self.image_mode = QComboBox()
         self.image_mode.addItems(["raw", "normalized"])
@@ -145,66 +140,44 @@ class ExportWidget(QWidget):
         layout.addWidget(self.status)
         self.preview_button.clicked.connect(self.preview)
         self.export_button.clicked.connect(self.export)
-        for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
-            event.connect(self._refresh)
-        self._refresh()
-
-    @staticmethod
-    def _list() -> QListWidget:
-        w = QListWidget()
-        w.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        return w
+        # The Review panel's overlap view and Predict's probabilities are views, not data.
+        self._layers = LayerSync(napari_viewer, [self.image_picker, self.ignore_picker,
+                                                 self.sigmoid_picker, self.softmax_picker],
+                                 then=self._preselect)
+        self._preselect()
 
     # ------------------------------------------------------------------ layer lists
 
     def _refresh(self, *_args: Any) -> None:
-        # The Review panel's overlap view and Predict's probabilities are views, not data.
-        labels = [ly for ly in self.viewer.layers
-                  if isinstance(ly, Labels) and meta(ly).get("kind") != "overlap"]
-        images = [ly.name for ly in self.viewer.layers
-                  if isinstance(ly, Image) and meta(ly).get("kind") != "probability"]
-        keep = self.image_layer.currentText()
-        self.image_layer.clear()
-        self.image_layer.addItems(images)
-        if keep in images:
-            self.image_layer.setCurrentText(keep)
-        keep = self.ignore_layer.currentText()
-        self.ignore_layer.clear()
-        self.ignore_layer.addItems([NO_LAYER, *(ly.name for ly in labels)])
-        if keep:
-            self.ignore_layer.setCurrentText(keep)
-        for lst, kind in ((self.sigmoid_list, "sigmoid"), (self.softmax_list, "softmax")):
-            chosen = {i.text() for i in lst.selectedItems()}
-            lst.clear()
-            for ly in labels:
-                lst.addItem(ly.name)
-                m = meta(ly)
-                auto = (m.get("kind") == "decision" and m.get("head_kind") == kind
-                        and not m.get("superseded"))
-                if ly.name in chosen or (not chosen and auto):
-                    lst.item(lst.count() - 1).setSelected(True)
+        """Follow the layer list now (it does on its own as layers come and go)."""
+        self._layers.refresh()
 
-    def _chosen(self, lst: QListWidget) -> list[Labels]:
-        names = {i.text() for i in lst.selectedItems()}
-        return [ly for ly in self.viewer.layers if ly.name in names and isinstance(ly, Labels)]
+    def _preselect(self, _event: Any = None) -> None:
+        """Where nothing is selected, select the decision layers of the matching head kind."""
+        for picker, kind in ((self.sigmoid_picker, "sigmoid"), (self.softmax_picker, "softmax")):
+            if not picker.value:
+                picker.value = [ly for ly in picker.choices
+                                if meta(ly).get("kind") == "decision"
+                                and meta(ly).get("head_kind") == kind
+                                and not meta(ly).get("superseded")]
 
     # ------------------------------------------------------------------ building the case
 
     def choices(self) -> dict[str, Any]:
         """The widget's state and the chosen layers' data (main thread; no computing)."""
-        name = self.image_layer.currentText()
-        if not name:
+        image_layer = self.image_picker.value
+        if image_layer is None:
             raise FormatError("add or choose the image layer the masks belong to.")
-        image_layer = self.viewer.layers[name]
-        sig, soft = self._chosen(self.sigmoid_list), self._chosen(self.softmax_list)
+        sig = [ly for ly in layers_in_order(self.viewer, self.sigmoid_picker.value)
+               if isinstance(ly, Labels)]
+        soft = [ly for ly in layers_in_order(self.viewer, self.softmax_picker.value)
+                if isinstance(ly, Labels)]
         if not sig and not soft:
             raise FormatError("select the Labels layers to export under Sigmoid or Softmax.")
         if self.ignore_outside.isChecked() and self.format.currentText() == "nnunet":
             raise FormatError("ignoring voxels outside the parent does not apply to nnU-Net "
                               "datasets (their regions keep parts inside the parent); untick it.")
-        ignore = None
-        if self.ignore_layer.currentText() not in ("", NO_LAYER):
-            ignore = self.viewer.layers[self.ignore_layer.currentText()].data
+        ignore = None if self.ignore_picker.value is None else self.ignore_picker.value.data
         return {
             "image": image_layer.data, "image_name": image_layer.name,
             "scale": tuple(float(x) for x in image_layer.scale),
@@ -276,9 +249,8 @@ class ExportWidget(QWidget):
             text = overlap_sentence(exc, OVERLAP_REMEDY)
         else:
             text = str(exc) or type(exc).__name__
-        self.status.setText(text)
         self._enable()
-        show_error(text)
+        show_failure(self.status, text)
         self.done.emit("error")
         return None
 
@@ -298,110 +270,3 @@ def _export_work(folder: Path, choices: dict, opts: dict):
     result = export_case(folder, case, fmt=opts["fmt"], overwrite=opts["overwrite"],
                          method=opts["method"])
     return result.statistics, result
-
-
-# ---------------------------------------------------------------------- building (any thread)
-
-
-def build_case(ch: dict[str, Any]) -> ExportCase:
-    """The :class:`ExportCase` from :meth:`ExportWidget.choices` (runs in the worker)."""
-    sig, soft = ch["sigmoid"], ch["softmax"]
-    cards = {json.dumps(m.get("card"), sort_keys=True) for _, _, m in [*sig, *soft]}
-    if len(cards) == 1 and (sig or soft)[0][2].get("card"):
-        card, inputs, parts = _from_card([*sig, *soft])
-    else:
-        card, inputs, parts = _by_hand(sig, soft, ch["rule"])
-    if ch["image_mode"] == "normalized" and card.name == "by-hand":
-        raise FormatError("a normalised image needs the model card of Predict's layers; "
-                          "store the raw image instead.")
-    image = np.asarray(ch["image"])
-    spatial = image_spatial_shape(image, card.input)
-    ignore = None if ch["ignore"] is None else np.asarray(ch["ignore"])
-    targets = build_targets(card, inputs, spatial, ignore=ignore,
-                            ignore_outside_parent=ch["ignore_outside"])
-    recs = ch["records"]
-    records = [{**recs[ch["image_name"]], "role": "image"},
-               *({**recs[n], "role": "target", "head": h, "channel": c} for n, h, c in parts)]
-    return ExportCase(ch["case"], image, targets, card, spacing=ch["scale"][-len(spatial):],
-                      source=ch["source"], image_mode=ch["image_mode"], layers=records)
-
-
-def _from_card(layers: list[tuple]) -> tuple[ModelCard, dict, list]:
-    card = ModelCard.from_dict(layers[0][2]["card"])
-    inputs: dict[str, Any] = {}
-    parts: list[tuple] = []
-    for head in card.heads:
-        mine = [ly for ly in layers if ly[2].get("head") == head.name]
-        if not mine:
-            continue
-        if head.kind == "softmax":
-            if len(mine) > 1:
-                raise FormatError(f"{_are_all(mine)} layers of head {head.name!r}: "
-                                  "select one of them.")
-            inputs[head.name] = np.asarray(mine[0][0])
-            parts.append((mine[0][1], head.name, None))
-            continue
-        by_channel: dict[Any, tuple] = {}
-        for d, n, m in mine:
-            c = m.get("channel")
-            if c in by_channel:
-                same = [ly for ly in mine if ly[2].get("channel") == c]
-                raise FormatError(f"{_are_all(same)} layers of channel {c!r} of head "
-                                  f"{head.name!r}: select one of them.")
-            by_channel[c] = (d, n)
-        missing = [c for c in head.channels if c not in by_channel]
-        if missing:
-            raise FormatError(f"select the layer of every channel of head {head.name!r}: "
-                              f"{', '.join(missing)} missing.")
-        inputs[head.name] = np.stack([np.asarray(by_channel[c][0]) for c in head.channels])
-        parts.extend((by_channel[c][1], head.name, c) for c in head.channels)
-    return card, inputs, parts
-
-
-def _are_all(layers: list[tuple]) -> str:
-    """``'a' and 'b' are both`` / ``'a', 'b' and 'c' are all``: layer tuples in a sentence."""
-    names = [repr(n) for _, n, _ in layers]
-    return (f"{', '.join(names[:-1])} and {names[-1]} "
-            f"{'are both' if len(names) == 2 else 'are all'}")
-
-
-def _by_hand(sig: list[tuple], soft: list[tuple], rule: dict) -> tuple[ModelCard, dict, list]:
-    def channel(ly: tuple) -> str:
-        return str(ly[2].get("channel") or ly[1])
-
-    both = {n for _, n, _ in sig} & {n for _, n, _ in soft}
-    if both:
-        raise FormatError(f"{sorted(both)[0]!r} is selected under both Sigmoid and Softmax; "
-                          "a layer belongs to one target: unselect it in one.")
-    for lst, what in ((sig, "Sigmoid"), (soft, "Softmax")):
-        for ly in lst:
-            same = [x for x in lst if channel(x) == channel(ly)]
-            if len(same) > 1:
-                raise FormatError(f"{_are_all(same)} channel {channel(ly)!r} under "
-                                  f"{what}: select one of them.")
-    label_map = len(soft) == 1 and soft[0][2].get("classes")
-    soft_names = list(soft[0][2]["classes"])[1:] if label_map else [channel(ly) for ly in soft]
-    if not label_map:
-        check_class_masks(soft_names)       # a mask named background: before the card
-    card = card_from_choices([channel(ly) for ly in sig], soft_names)
-    inputs: dict[str, Any] = {}
-    parts: list[tuple] = []
-    if sig:
-        shapes = {np.shape(d) for d, _, _ in sig}
-        if len(shapes) > 1:
-            raise FormatError(f"the Sigmoid layers have different shapes {sorted(shapes)}; "
-                              "select layers of one image.")
-        inputs["channels"] = np.stack([np.asarray(d) for d, _, _ in sig])
-        parts.extend((ly[1], "channels", channel(ly)) for ly in sig)
-    if label_map:
-        inputs["classes"] = np.asarray(soft[0][0])
-        parts.append((soft[0][1], "classes", None))
-    elif soft:
-        shapes = {np.shape(d) for d, _, _ in soft}
-        if len(shapes) > 1:
-            raise FormatError(f"the Softmax layers have different shapes {sorted(shapes)}; "
-                              "select layers of one image.")
-        inputs["classes"] = softmax_from_masks(card.head("classes"),
-                                               [np.asarray(d) for d, _, _ in soft], **rule)
-        parts.extend((ly[1], "classes", channel(ly)) for ly in soft)
-    return card, inputs, parts

@@ -1,7 +1,7 @@
 """Dock widget: start, save and restore a review session (autosave and recovery).
 
 Thin: the session lives in :mod:`napari_segreview.session.session`, autosave in
-:mod:`._session`. Drive it from a script by setting ``image_combo``,
+:mod:`.controller`. Drive it from a script by setting ``image_combo``,
 ``folder_edit`` and ``interval_spin`` and calling :meth:`SessionWidget.start`,
 :meth:`SessionWidget.save_now`, :meth:`SessionWidget.restore` (returns the
 worker; wait for ``restored``) or :meth:`SessionWidget.add_selected`.
@@ -30,13 +30,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_segreview._napari._session import controller_for
-from napari_segreview._napari._session_reader import (
+from napari_segreview._napari.session._autosave import DEFAULT_INTERVAL_S
+from napari_segreview._napari.session.reader import (
     already_open,
     create_session,
     finish_restore,
     session_layer_data,
 )
+from napari_segreview._napari.session.registry import controller_for
 from napari_segreview.errors import SessionError
 from napari_segreview.session.session import Session, default_folder, is_session
 
@@ -63,7 +64,7 @@ class SessionWidget(QWidget):
         self.browse_button = QPushButton("Choose...")
         self.interval_spin = QDoubleSpinBox()
         self.interval_spin.setRange(0.5, 60.0)
-        self.interval_spin.setValue(2.0)
+        self.interval_spin.setValue(DEFAULT_INTERVAL_S)
         self.interval_spin.setSuffix(" s")
         self.start_button = QPushButton("Start session")
         self.save_button = QPushButton("Save now")

@@ -4,7 +4,7 @@ Qt-free glue between napari layers and :mod:`napari_segreview.review.checks` /
 :mod:`napari_segreview.review.qa`: a :class:`ReviewSet` is built from the
 decision layers of one Predict run (rules from the model card's ``within``)
 or from a parent and child layers picked by hand; :func:`analyse` and
-:func:`run_fix` are what the widget runs in its worker thread.
+:func:`compute_fix` are what the widget runs in its worker thread.
 """
 
 from __future__ import annotations
@@ -14,13 +14,25 @@ from dataclasses import dataclass
 import numpy as np
 from napari.layers import Labels
 
+from napari_segreview._napari._layers import mask_channels
 from napari_segreview._napari._meta import layers_of, meta
 from napari_segreview.card.spec import ModelCard
 from napari_segreview.errors import ReviewError
 from napari_segreview.labels.checks import CheckReport
 from napari_segreview.review import checks as core_review
 from napari_segreview.review import qa as core_qa
-from napari_segreview.review.checks import Channel, Rule
+from napari_segreview.review.checks import Channel, FixResult, Rule, run_fix
+
+__all__ = ["MISSING", "ReviewSet", "analyse", "compute_fix", "decision_runs", "set_from_layers",
+           "set_from_run"]
+
+#: What the panel says when a fix lacks an input (:func:`napari_segreview.review.fixes.run_fix`).
+MISSING = {
+    "priority": ("there are no sibling channels to de-overlap; tick 'Children must not "
+                 "overlap' and pick at least two children."),
+    "rules": ("these masks have no parent/children rule: pick layers by hand, or a run whose "
+              "card has a head 'within' another."),
+}
 
 
 @dataclass
@@ -51,11 +63,8 @@ class ReviewSet:
 
 
 def _channels_of(layer: Labels, binary_name: str) -> list[Channel]:
-    m = meta(layer)
-    if m.get("classes") and m.get("channel") is None:
-        return [Channel(c, layer.data, k, source=layer.name)
-                for k, c in enumerate(m["classes"]) if k]
-    return [Channel(binary_name, layer.data, None, source=layer.name)]
+    return [Channel(name, layer.data, value, source=layer.name)
+            for name, value in mask_channels(meta(layer), binary_name)]
 
 
 def _prediction(layer: Labels) -> np.ndarray | None:
@@ -96,7 +105,7 @@ def set_from_layers(parent: Labels | None, children: list[Labels], *, disjoint: 
     """The review set of a parent layer and child layers picked by hand."""
     if parent is None:
         raise ReviewError("pick a parent layer (e.g. 'whole') under 'Parent'.")
-    kids = [x for x in children if x is not parent]
+    kids = [x for x in children if x.name != parent.name]   # by name: plugins see proxies
     if not kids:
         raise ReviewError("pick one or more child layers (e.g. the parts) under 'Children'.")
     layers = [parent, *kids]
@@ -120,16 +129,6 @@ def analyse(rs: ReviewSet, warn: bool) -> tuple[CheckReport, list, list]:
     return report, rows, warnings
 
 
-def run_fix(rs: ReviewSet, fix: str, priority: list[str]) -> core_review.FixResult:
-    """Compute a fix (worker side)."""
-    if fix == "remove_overlaps":
-        if len(priority) < 2:
-            raise ReviewError("there are no sibling channels to de-overlap; tick 'Children "
-                              "must not overlap' and pick at least two children.")
-        return core_review.remove_overlaps(rs.channels, priority)
-    if fix == "make_binary":
-        return core_review.make_binary(rs.channels)
-    if not rs.rules:
-        raise ReviewError("these masks have no parent/children rule: pick layers by hand, or a "
-                          "run whose card has a head 'within' another.")
-    return getattr(core_review, fix)(rs.channels, rs.rules)
+def compute_fix(rs: ReviewSet, fix: str, priority: list[str]) -> FixResult:
+    """Compute a fix on a review set (worker side), with the panel's sentences."""
+    return run_fix(fix, rs.channels, rs.rules, priority, missing=MISSING)

@@ -26,18 +26,18 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
 from napari_segreview._napari._meta import KEY, meta
-from napari_segreview._napari._session import (
-    SessionController,
-    _same_folder,
-    controller_for,
-    controller_for_folder,
-    is_session_layer,
-)
-from napari_segreview._napari._session_records import (
+from napari_segreview._napari.session._autosave import DEFAULT_INTERVAL_S
+from napari_segreview._napari.session._records import (
     colormap_from_json,
     image_info,
     image_kwargs,
     plain_json,
+)
+from napari_segreview._napari.session.controller import SessionController, is_session_layer
+from napari_segreview._napari.session.registry import (
+    controller_for,
+    controller_for_folder,
+    same_folder,
 )
 from napari_segreview.errors import SessionError
 from napari_segreview.session.session import Session, is_session, session_folder
@@ -188,7 +188,7 @@ def finish_restore(viewer: Any, session: Session) -> None:
 
 
 def create_session(viewer: napari.Viewer, folder: str | Path, image: Image | None,
-                   *, interval_s: float = 2.0) -> SessionController:
+                   *, interval_s: float = DEFAULT_INTERVAL_S) -> SessionController:
     """Create a session in ``folder`` for ``image`` and the viewer's session layers."""
     if controller_for(viewer) is not None:
         raise SessionError("this viewer already has a review session; close it first.")
@@ -199,8 +199,7 @@ def create_session(viewer: napari.Viewer, folder: str | Path, image: Image | Non
     ctl = SessionController(viewer, session, interval_s=interval_s)
     ctl.track_image(image)
     if image is not None and info is not None and info["path"] is None:
-        job = ctl._executor.submit(session.store_image, image.data, info)  # read in the worker
-        job.add_done_callback(ctl._finished.emit)
+        ctl.autosave.submit(session.store_image, image.data, info)  # read in the worker
     for layer in list(viewer.layers):
         if is_session_layer(layer):
             ctl.add_layer(layer)
@@ -209,7 +208,7 @@ def create_session(viewer: napari.Viewer, folder: str | Path, image: Image | Non
 
 
 def attach(viewer: napari.Viewer, folder: str | Path, *,
-           interval_s: float = 2.0) -> SessionController:
+           interval_s: float = DEFAULT_INTERVAL_S) -> SessionController:
     """Re-attach autosave to a restored session: bind layers that carry its ids.
 
     Each record is bound to one layer: the newest one that carries its id
@@ -224,7 +223,7 @@ def attach(viewer: napari.Viewer, folder: str | Path, *,
     """
     ctl = controller_for(viewer)
     if ctl is not None:
-        if _same_folder(ctl.session.folder, folder):
+        if same_folder(ctl.session.folder, folder):
             return ctl
         raise SessionError("this viewer already has another review session; close it first.")
     if controller_for_folder(folder) is not None:
@@ -239,15 +238,15 @@ def attach(viewer: napari.Viewer, folder: str | Path, *,
     for layer in reversed(list(viewer.layers)):
         bound = meta(layer).get("session") or {}
         lid = str(bound.get("layer", ""))
-        if not isinstance(layer, Labels) or not _same_folder(bound.get("folder"),
-                                                             session.folder):
+        if not isinstance(layer, Labels) or not same_folder(bound.get("folder"),
+                                                            session.folder):
             continue
-        record = ctl._record(lid)
+        record = ctl.record(lid)
         if lid in ctl.layers or record is None or record.get("removed"):
             copies.append(layer)  # only a live record is bound, and to one layer
         else:
             ctl.add_layer(layer, lid)
     for layer in reversed(copies):
-        if ctl._is_copy(layer):
+        if ctl.drop_copy_id(layer):
             ctl.add_layer(layer)
     return ctl

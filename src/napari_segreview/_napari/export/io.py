@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_segreview._napari._layers import channel_name
 from napari_segreview._napari._meta import KEY, LIVE_KEYS, json_meta, meta
 from napari_segreview.errors import FormatError
 from napari_segreview.io.arrayfiles import ArrayMeta, write_array
@@ -195,7 +196,7 @@ def write_multihot(path: str, layer_data: list[tuple]) -> list[str]:
     if len(shapes) != 1:
         raise FormatError(f"the selected layers have different shapes {sorted(shapes)}; select "
                           "layers of one image.")
-    names = [str((m.get("metadata") or {}).get(KEY, {}).get("channel") or m.get("name"))
+    names = [channel_name((m.get("metadata") or {}).get(KEY, {}), str(m.get("name")))
              for _, m, _ in layer_data]
     if len(set(names)) != len(names):
         names = [str(m.get("name")) for _, m, _ in layer_data]
