@@ -41,6 +41,7 @@ from napari_segreview.labels.checks import (
     parent_not_union_finding,
     where_phrase,
 )
+from napari_segreview.labels.formats import IGNORE
 from napari_segreview.review.channels import (
     Channel,
     Rule,
@@ -197,7 +198,7 @@ def _label_findings(chans: Sequence[Channel], ignore_value: int | None) -> list[
 
 
 def check_review(channels: Sequence[Channel], rules: Sequence[Rule], *,
-                 ignore_value: int | None = 255) -> CheckReport:
+                 ignore_value: int | None = IGNORE) -> CheckReport:
     """Check a review set against its rules.
 
     Findings (kinds as in :mod:`napari_segreview.labels.checks`):
