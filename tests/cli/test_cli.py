@@ -121,11 +121,15 @@ def test_labels_to_multihot_one_channel_per_label(files, capsys):
 @pytest.mark.parametrize(
     ("rule", "expected"),
     [
-        # whole -> 1, part_1 -> 2; the later channel in the list wins where both are set
-        (["--priority", "whole,part_1"], [[0, 2, 1], [1, 0, 2]]),
-        (["--priority", "part_1,whole"], [[0, 1, 1], [1, 0, 1]]),
-        (["--priority", "1,0"], [[0, 1, 1], [1, 0, 1]]),
+        # whole -> 1, part_1 -> 2; where both are set (0, 1) and (1, 2), the first
+        # channel listed in --priority wins, the last in --painting-order
+        (["--priority", "whole,part_1"], [[0, 1, 1], [1, 0, 1]]),
+        (["--priority", "part_1,whole"], [[0, 2, 1], [1, 0, 2]]),
+        (["--priority", "1,0"], [[0, 2, 1], [1, 0, 2]]),
         (["--priority", "later"], [[0, 2, 1], [1, 0, 2]]),
+        (["--painting-order", "whole,part_1"], [[0, 2, 1], [1, 0, 2]]),
+        (["--painting-order", "part_1,whole"], [[0, 1, 1], [1, 0, 1]]),
+        (["--painting-order", "0,1"], [[0, 2, 1], [1, 0, 2]]),
         (["--overlap", "ignore"], [[0, 255, 1], [1, 0, 255]]),
         (["--overlap", "ignore", "--ignore-value", "9"], [[0, 9, 1], [1, 0, 9]]),
     ],
@@ -265,6 +269,9 @@ def test_existing_output_without_force(files, capsys):
         (["--to", "labels", "--priority", "whole"], ["every channel"]),
         (["--to", "labels", "--priority", "whole,bone"], ["'bone'"]),
         (["--to", "labels", "--priority", "a,b", "--overlap", "ignore"], ["not allowed"]),
+        (["--to", "labels", "--priority", "a,b", "--painting-order", "b,a"], ["not allowed"]),
+        (["--to", "labels", "--painting-order", "whole"], ["every channel"]),
+        (["--to", "atoms", "--painting-order", "whole,part_1"], ["painting order"]),
         (["--to", "labels", "--names", "a,b,c"], ["3 channel names"]),
         (["--to", "labels", "--names", "a,,b"], ["--names"]),
         (["--to", "pictures"], ["invalid choice"]),
@@ -295,7 +302,8 @@ def test_no_command_and_help(capsys):
     assert main([]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert main(["convert", "--help"]) == 0
-    assert "later ones win" in capsys.readouterr().out.lower().replace("\n", " ")
+    text = " ".join(capsys.readouterr().out.lower().split())
+    assert "the first listed wins" in text and "--painting-order" in text
 
 
 # ----------------------------------------------------------------------------- atomicity
@@ -341,7 +349,7 @@ def test_python_m_entry_point(files):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("wrote l.npz: a label map 2x3 uint8")
-    assert read_array(files / "l.npz")[0].tolist() == [[0, 1, 1], [1, 0, 1]]
+    assert read_array(files / "l.npz")[0].tolist() == [[0, 2, 1], [1, 0, 2]]   # part_1 wins
 
     done = subprocess.run(cmd, cwd=files, env=_env(), capture_output=True, text=True,
                           timeout=120)

@@ -81,6 +81,23 @@ def test_overlapping_masks_into_softmax_need_a_rule(files, capsys):
     assert case.targets[0].channels == ("background", *ph.names)
 
 
+@pytest.mark.parametrize("rule", [["--priority", "{0},{1},{2},{3}"],
+                                  ["--painting-order", "{3},{2},{1},{0}"]])
+def test_the_first_listed_class_wins_and_the_last_painted(files, capsys, rule):
+    d, ph = files
+    assert ph.masks[0].any() and (ph.masks[0] & ph.masks[1]).any()    # they overlap
+    flag, order = rule[0], rule[1].format(*ph.names)     # the first name wins in both
+    out = d / f"ex{flag}"
+    rc = main(["export", str(d / "scan.tif"), "--softmax", str(d / "masks.tif"),
+               flag, order, "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    (case,) = read_export(out)
+    expected = np.zeros(ph.image.shape, np.uint8)
+    for i in (3, 2, 1, 0):                      # ph.names[0] painted last: it wins
+        expected[ph.masks[i] == 1] = i + 1
+    np.testing.assert_array_equal(case.targets[0].data, expected)
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--softmax", "{d}/small.tif"], "does not match the image's spatial shape"),
     (["--card", CARD, "--target", "nope={d}/parts.tif"], "the card has no head 'nope'"),

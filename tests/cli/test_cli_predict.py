@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from io_samples import write_ct_series
 from napari_segreview import cli
-from napari_segreview.cli.predict import ProgressBar
+from napari_segreview.cli.main import build_parser
+from napari_segreview.cli.predict import ProgressBar, run_predict
 from napari_segreview.data import demo_card_path, demo_model_path
 from napari_segreview.data.phantom import make_ct_phantom
+from napari_segreview.errors import FormatError
 from napari_segreview.io.arrayfiles import read_array
 from napari_segreview.labels.metrics import dice
 
@@ -253,3 +256,118 @@ def test_unreadable_inputs_are_one_sentence(files, capsys):
         assert rc == 2 and out == "", name
         assert err.startswith("segreview: error: ") and err.count("\n") == 1, err
         assert "Traceback" not in err and not (tmp / "out").exists()
+
+
+GREY_CARD = ("name: grey\ninput: {channels: 1%s}\n"
+             "heads:\n  - {name: fg, kind: sigmoid, channels: [fg]}\n")
+
+
+class Threshold(torch.nn.Module):
+    """Logit x - 0.5 per pixel (a 1x1 convolution): decisions are ``image > 0.5``."""
+
+    def __init__(self, channels=1):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, 1, 1)
+        with torch.no_grad():
+            self.conv.weight.fill_(1.0)
+            self.conv.bias.fill_(-0.5)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+@pytest.fixture
+def grey(tmp_path):
+    """A grey card, and a (3, 40, 44) stack with no value near the model's threshold."""
+    (tmp_path / "grey.card.yaml").write_text(GREY_CARD % "")
+    values = np.random.default_rng(5).uniform(0, 1, (3, 40, 44)).astype(np.float32)
+    np.save(tmp_path / "ct.npy", np.where(np.abs(values - 0.5) < 0.05, 0.9, values))
+    return tmp_path
+
+
+def predict_grey(capsys, tmp, image, model, *extra):
+    return run(capsys, "predict", tmp / image, "--model", model, "--card",
+               tmp / "grey.card.yaml", "-o", tmp / "out", "--device", "cpu", *extra)
+
+
+def test_rgb_picture_with_a_grey_card_is_refused(grey, capsys):
+    from PIL import Image
+
+    Image.fromarray(np.full((96, 128, 3), 200, np.uint8)).save(grey / "photo.png")
+    torch.jit.script(Threshold()).save(str(grey / "grey.pt"))
+    # Before: exit 0 and a 96x128x3 "stack" (colour read as X, rows as slices).
+    rc, out, err = predict_grey(capsys, grey, "photo.png", grey / "grey.pt")
+    assert rc == 2 and out == "" and not (grey / "out").exists()
+    assert err == ("segreview: error: the model takes 1 input channel (the card's "
+                   "input.channels) but the image 'photo.png' is RGB: choose a grey image, or "
+                   "a card and model with input.channels: 3.\n")
+    from napari_segreview._napari.predict.run import model_input
+    from napari_segreview.card.spec import load_card
+    from napari_segreview.io.read import read_image
+
+    loaded = read_image(grey / "photo.png")  # the panel's path: the same decision
+    with pytest.raises(FormatError, match="the image layer 'photo' is RGB: choose a grey"):
+        model_input(loaded.data, loaded.rgb, load_card(grey / "grey.card.yaml"), "photo")
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_fixed_size_torch_export_program(grey, capsys, batch):
+    program = torch.export.export(Threshold().eval(), (torch.zeros(batch, 1, 32, 32),))
+    torch.export.save(program, grey / "fixed.pt2")
+    # Before: a traceback, "AssertionError: Guard failed: x.size()[0] == 1".
+    rc, _, err = predict_grey(capsys, grey, "ct.npy", grey / "fixed.pt2")
+    assert rc == 0, err
+    fg, _ = read_array(grey / "out" / "fg.tif")
+    np.testing.assert_array_equal(fg[0], np.load(grey / "ct.npy") > 0.5)
+    (grey / "grey.card.yaml").write_text(GREY_CARD % ", tile: [64, 64]")
+    rc, _, err = predict_grey(capsys, grey, "ct.npy", grey / "fixed.pt2", "--force")
+    assert rc == 2 and err.count("\n") == 1 and "set input.tile: [32, 32]" in err
+
+
+def test_torchscript_failure_names_its_cause(grey, capsys):
+    torch.jit.script(Threshold(channels=3)).save(str(grey / "rgb.pt"))
+    rc, _, err = predict_grey(capsys, grey, "ct.npy", grey / "rgb.pt")
+    assert rc == 2 and err.count("\n") == 1 and not (grey / "out").exists()
+    assert err.startswith("segreview: error: the model failed on 'ct.npy' (Given groups=1, "
+                          "weight of size [1, 3, 1, 1], expected input[")
+    assert "to have 3 channels, but got 1 channels instead" in err
+    assert "TorchScript interpreter" not in err
+
+
+def test_random_bytes_are_not_a_model_file(grey, capsys):
+    (grey / "junk.pt").write_bytes(np.random.default_rng(1).bytes(3000).replace(b"\x80", b"1"))
+    rc, _, err = predict_grey(capsys, grey, "ct.npy", grey / "junk.pt")
+    assert rc == 2 and err.count("\n") == 1 and not (grey / "out").exists()
+    assert ("junk.pt is not a TorchScript, torch.export or checkpoint file, so not a model "
+            "file: choose the file saved with torch.jit.save (.pt)") in err
+    assert "miniz" not in err and "PytorchStreamReader" not in err
+
+
+def test_checkpoint_needs_the_factory_option(grey, capsys, monkeypatch):
+    torch.save(Threshold().conv.state_dict(), grey / "weights.pth")  # weight 1, bias -0.5
+    rc, _, err = predict_grey(capsys, grey, "ct.npy", grey / "weights.pth")
+    assert rc == 2 and "add --factory package.module:function, naming the function" in err
+    assert "factory=" not in err and not (grey / "out").exists()
+    (grey / "segreview_cli_nets.py").write_text(
+        "import torch\n\n\ndef build():\n    return torch.nn.Conv2d(1, 1, 1)\n")
+    monkeypatch.syspath_prepend(str(grey))
+    rc, _, err = predict_grey(capsys, grey, "ct.npy", grey / "weights.pth",
+                              "--factory", "segreview_cli_nets:build")
+    assert rc == 0, err
+    fg, _ = read_array(grey / "out" / "fg.tif")
+    np.testing.assert_array_equal(fg[0], np.load(grey / "ct.npy") > 0.5)
+
+
+def test_progress_bar_counts_slices_for_a_2d_card(grey, capsys):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    torch.jit.script(Threshold()).save(str(grey / "grey.pt"))
+    args = build_parser().parse_args(
+        ["predict", str(grey / "ct.npy"), "--model", str(grey / "grey.pt"), "--card",
+         str(grey / "grey.card.yaml"), "-o", str(grey / "out"), "--device", "cpu",
+         "--batch-size", "2"])
+    stream = Tty()
+    assert run_predict(args, progress_stream=stream) == 0
+    assert "] 2/3 slices" in stream.getvalue() and "] 3/3 slices" in stream.getvalue()

@@ -178,10 +178,13 @@ def test_session_info_export_and_export_again(predicted, capsys):
     assert "closed cleanly" in info and "'whole'" in info and "'parts'" in info
     assert main(["session", "export", str(d / "ct.segreview"), "-o", str(d / "sout"),
                  "--format", "npz"]) == 0
-    np.testing.assert_array_equal(np.load(d / "sout" / "whole.npz")["data"], whole)
+    # a head's layers come out as predict writes them: whole as a (1, Z, Y, X) stack
+    np.testing.assert_array_equal(np.load(d / "sout" / "whole.npz")["data"], whole[None])
     np.testing.assert_array_equal(np.load(d / "sout" / "parts.npz")["data"], parts)
     _, meta = read_array(d / "sout" / "parts.npz")
     assert meta.channel_names == tuple(CLASSES)
+    _, meta = read_array(d / "sout" / "whole.npz")
+    assert (meta.kind, meta.channel_names) == ("multihot", ("whole",))
     # the session's files are training-target inputs as they are
     rc = main(["export", str(d / "ct.tif"), "--card", CARD, "--target",
                f"whole={d / 'sout' / 'whole.npz'}", "--target",

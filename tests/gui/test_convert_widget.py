@@ -53,6 +53,12 @@ def test_overlap_is_refused_with_a_message(widget, qtbot):
     assert isinstance(out, str)
     assert len(viewer.layers) == 3, "nothing must be added on error"
     assert "12 voxels belong to more than one channel" in w.status.text()  # 3 slices x 2 x 2
+    # the panel's own choices, by the texts the user sees, not the API's words
+    for choice in ("Later layers win", "Mark overlaps as ignore (255)",
+                   "Binary layers -> atoms (lossless)"):
+        assert f"'{choice}'" in out, out
+    assert "overlap='ignore'" not in out and "pass a priority" not in out, out
+    assert out == w.status.text()
 
 
 def test_nothing_selected_is_a_sentence(widget, monkeypatch):
@@ -66,8 +72,9 @@ def test_nothing_selected_is_a_sentence(widget, monkeypatch):
 
 def test_later_layers_win(widget, qtbot):
     viewer, w = widget
-    convert(qtbot, w, ["whole", "part"], rule="Later layers win")
-    out = viewer.layers["label map"]
+    assert convert(qtbot, w, ["whole", "part"], rule="Later layers win") == [
+        "whole + part (label map)"]
+    out = viewer.layers["whole + part (label map)"]
     m = masks()
     expected = np.where(m["part"] == 1, 2, np.where(m["whole"] == 1, 1, 0))
     np.testing.assert_array_equal(np.asarray(out.data), expected)
@@ -78,10 +85,10 @@ def test_later_layers_win(widget, qtbot):
 def test_atoms_round_trip_through_layers(widget, qtbot):
     viewer, w = widget
     convert(qtbot, w, ["whole", "part", "other"], "Binary layers -> atoms (lossless)")
-    atoms = viewer.layers["atoms"]
+    atoms = viewer.layers["whole + part + other (atoms)"]
     # Combinations present: {}, {whole}, {other}, {whole, part}, {whole, other}.
     assert len(np.unique(np.asarray(atoms.data))) == 5
-    convert(qtbot, w, ["atoms"], "Label map or atoms -> binary layers")
+    convert(qtbot, w, [atoms.name], "Label map or atoms -> binary layers")
     m = masks()
     for name in m:
         restored = [layer for layer in viewer.layers if layer.name.startswith(name)][-1]
@@ -109,19 +116,19 @@ def test_decision_layers_of_a_run(make_napari_viewer, qtbot):
         "classes": ["background", "part_1", "part_2", "part_3"]}})
     _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
     convert(qtbot, w, ["whole", "parts"], "Binary layers -> atoms (lossless)")
-    atoms = np.asarray(viewer.layers["atoms"].data)
+    atoms = np.asarray(viewer.layers["whole + parts (atoms)"].data)
     # Plain numpy: every voxel's combination of the 4 channels.
     combos = {tuple(int(v) for v in ph.masks[:, z, y, x])
               for z, y, x in np.ndindex(ph.parts.shape)}
     assert len(np.unique(atoms)) == len(combos)
-    convert(qtbot, w, ["atoms"], "Label map or atoms -> binary layers")
+    convert(qtbot, w, ["whole + parts (atoms)"], "Label map or atoms -> binary layers")
     for i, name in enumerate(("whole", "part_1", "part_2", "part_3")):
         layer = [x for x in viewer.layers if x.metadata.get("segreview", {}).get("kind") == "mask"
                  and x.metadata["segreview"]["channel"] == name][-1]
         np.testing.assert_array_equal(np.asarray(layer.data), ph.masks[i])
     # whole and the parts overlap: the later layer (the parts) wins in a label map.
     convert(qtbot, w, ["whole", "parts"], "Binary layers -> one label map", "Later layers win")
-    lab = viewer.layers["label map"]
+    lab = viewer.layers["whole + parts (label map)"]
     assert lab.metadata["segreview"]["classes"] == [
         "background", "whole", "part_1", "part_2", "part_3"]
     expected = np.where(ph.parts > 0, ph.parts.astype(int) + 1, ph.masks[0].astype(int))
@@ -138,15 +145,16 @@ def test_class_names_come_from_the_channel_metadata(make_napari_viewer, qtbot):
     _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
     out = convert(qtbot, w, ["part_1 (ground truth)", "other"],
                   "Binary layers -> one label map", "Refuse overlaps")
-    assert out == ["label map"]
-    lab = viewer.layers["label map"]
+    assert out == ["part_1 (ground truth) + other (label map)"]
+    lab = viewer.layers[out[0]]
     assert lab.metadata["segreview"]["classes"] == ["background", "part_1", "other"]
     expected = np.zeros((3, 8, 8), np.uint8)           # disjoint: part at 2:4, other at 5:8
     expected[:, 2:4, 2:4] = 1
     expected[1, 5:8, 5:8] = 2
     np.testing.assert_array_equal(np.asarray(lab.data), expected)
     convert(qtbot, w, ["part_1 (ground truth)", "other"], "Binary layers -> atoms (lossless)")
-    table = viewer.layers["atoms"].metadata["segreview"]["atom_table"]
+    table = viewer.layers["part_1 (ground truth) + other (atoms)"].metadata[
+        "segreview"]["atom_table"]
     assert cw.formats.AtomTable.from_dict(table).names == ("part_1", "other")
 
 
@@ -163,3 +171,19 @@ def test_two_layers_of_one_channel_are_refused(make_napari_viewer, qtbot, monkey
     assert errors == ["'whole' and 'whole (edited)' both hold channel 'whole'; select one of "
                       "them."]
     assert len(viewer.layers) == 2
+
+
+def test_the_channels_of_one_head_name_the_new_layer(make_napari_viewer, qtbot):
+    """Two sigmoid channel layers of one head: the label map is named after the head."""
+    viewer = make_napari_viewer()
+    m = masks()
+    sig = {"kind": "decision", "run": "r", "image": "CT", "head": "bone",
+           "head_kind": "sigmoid"}
+    for name in ("whole", "part"):
+        viewer.add_labels(m[name], name=name,
+                          metadata={"segreview": {**sig, "channel": name}})
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Convert mask layers")
+    out = convert(qtbot, w, ["whole", "part"], "Binary layers -> one label map",
+                  "Later layers win")
+    assert out == ["bone (label map)"]
+    assert "'bone (label map)'" in w.status.text()

@@ -37,3 +37,28 @@ def test_demo_without_display_says_so_in_one_sentence():
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("segreview: error: no display")
     assert "Traceback" not in out.stderr
+
+
+def test_demo_opens_with_the_predict_panel_in_front(make_napari_viewer, qtbot):
+    """The README's first step is "the Predict panel: press Run": Predict is the tab in front."""
+    from napari.qt.threading import WorkerBase
+    from qtpy.QtWidgets import QTabBar
+
+    from napari_segreview._napari.launch import open_demo
+
+    viewer = make_napari_viewer(show=True)
+    predict, review = open_demo(viewer)
+    qtbot.wait(50)
+    window = predict.parentWidget()
+    assert review in window.tabifiedDockWidgets(predict), "one dock, two tabs"
+    assert not predict.visibleRegion().isEmpty(), "Predict is drawn"
+    assert review.visibleRegion().isEmpty(), "Review is the tab behind"
+    bars = [bar for bar in window.findChildren(QTabBar)
+            if predict.windowTitle() in [bar.tabText(i) for i in range(bar.count())]]
+    assert len(bars) == 1 and bars[0].tabText(bars[0].currentIndex()) == predict.windowTitle()
+    assert predict.windowTitle().startswith("Predict")
+    assert viewer.layers[0].name == "CT phantom"
+    screen = predict.screen().availableGeometry()
+    size = window.size()
+    assert size.width() <= screen.width() and size.height() <= screen.height()
+    WorkerBase.await_workers(60_000)  # the shown Predict panel lists devices in a worker

@@ -247,3 +247,46 @@ def test_export_keeps_no_session_binding_and_reads_back_as_its_own_run(
     assert md["whole"]["run"] == md["parts"]["run"] == run_id
     assert md["whole"]["image"] == md["parts"]["image"] == "ct"
     assert "session" not in md["whole"] and "run" not in md["ct"]
+
+
+def test_the_lists_show_every_preselected_head(make_napari_viewer, phantom, qtbot):
+    """Issue 15: four-row lists hid preselected heads; the lists now grow to their rows."""
+    viewer = make_napari_viewer(show=True)
+    add_decisions(viewer, phantom)
+    for k in range(4):                      # 5 sigmoid decisions, 2 ground-truth masks
+        viewer.add_labels(phantom.masks[0], name=f"organ {k}", metadata={"segreview": {
+            "kind": "decision", "head": f"organ {k}", "head_kind": "sigmoid",
+            "channel": f"organ {k}", "run": "r2", "image": "ct", "model": "m.pt"}})
+    for name in ("gt a", "gt b"):
+        viewer.add_labels(phantom.masks[1], name=name)
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Export training targets")
+    qtbot.wait(50)
+    chosen = [w.sigmoid_list.item(i) for i in range(w.sigmoid_list.count())
+              if w.sigmoid_list.item(i).isSelected()]
+    assert sorted(i.text() for i in chosen) == ["organ 0", "organ 1", "organ 2", "organ 3",
+                                               "whole"]
+    area = w.sigmoid_list.viewport().rect()
+    for item in chosen:
+        assert area.contains(w.sigmoid_list.visualItemRect(item)), f"{item.text()} is hidden"
+
+
+def test_read_back_layers_have_the_ground_truths_colours(viewer_widget, qtbot, tmp_path,
+                                                        phantom):
+    from napari_segreview._napari._sample_data import ct_phantom
+
+    truth = {kw["metadata"]["segreview"]["channel"]: kw["colormap"][1]
+             for _, kw, kind in ct_phantom() if kind == "labels"}
+    viewer, w = viewer_widget
+    add_ground_truth(viewer, phantom)
+    select(w.sigmoid_list, ["whole (ground truth)"])
+    select(w.softmax_list, [f"part_{i} (ground truth)" for i in (1, 2, 3)])
+    w.folder.setText(str(tmp_path / "ex"))
+    assert run(qtbot, w, "export") == "export", w.status.text()
+    back = get_export_reader(str(tmp_path / "ex"))(str(tmp_path / "ex"))
+    got = {kw["name"]: kw["colormap"] for _, kw, kind in back if kind == "labels"}
+    # the panel exported the ground-truth layers: they come back under their names
+    assert sorted(got) == sorted(f"{n} (ground truth)" for n in truth)
+    for name, colour in truth.items():
+        cmap = got[f"{name} (ground truth)"]
+        assert cmap[1] == colour and cmap[0] == "transparent", name
+    assert len(set(truth.values())) == 4   # four channels, four colours

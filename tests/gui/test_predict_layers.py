@@ -7,14 +7,18 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from napari_segreview._napari._colours import BACKGROUND, FIXED, PALETTE, channel_color
 from napari_segreview._napari.predict.layers import (
-    BACKGROUND,
-    PALETTE,
     prediction_layers,
     run_id,
     unique_name,
 )
-from napari_segreview._napari.predict.rerun import RerunPlan, is_edited, plan_rerun
+from napari_segreview._napari.predict.rerun import (
+    RerunPlan,
+    is_edited,
+    plan_rerun,
+    result_name,
+)
 from napari_segreview._napari.predict.run import model_input
 from napari_segreview.card.spec import ModelCard
 from napari_segreview.errors import FormatError
@@ -80,8 +84,10 @@ def test_probability_layers():
     visible = {name: kw["visible"] for name, (_, kw, kind) in layers.items() if kind == "image"}
     assert [n for n, v in visible.items() if not v] == ["tissue: background (p)"]
     colours = [kw["colormap"] for _, kw, kind in layers.values() if kind == "image"]
-    # Palette in card order, skipping the softmax background (grey).
-    assert colours == [PALETTE[0], PALETTE[1], BACKGROUND, PALETTE[2], PALETTE[3]]
+    # Each channel its name's colour (liver and kidney are fixed entries), the softmax
+    # background grey.
+    assert colours == ["#f58231", "#42d4f4", BACKGROUND, channel_color("fat"),
+                       channel_color("muscle")]
 
 
 def test_uint8_probabilities_use_the_0_255_contrast():
@@ -106,16 +112,17 @@ def test_decision_layers():
     np.testing.assert_array_equal(data, expected)
     assert kw["features"] == {"index": [0, 1, 2], "class": ["background", "fat", "muscle"]}
     assert kw["colormap"][0] == "transparent"
-    assert kw["colormap"][1] == PALETTE[2] and kw["colormap"][2] == PALETTE[3]
+    assert kw["colormap"][1] == channel_color("fat")
+    assert kw["colormap"][2] == channel_color("muscle")
     m = kw["metadata"]["segreview"]
     assert (m["kind"], m["head"], m["head_kind"], m["channel"], m["classes"]) == (
         "decision", "tissue", "softmax", None, ["background", "fat", "muscle"])
     assert ModelCard.from_dict(m["card"]) == CARD
-    for name, k in [("organs: liver", 0), ("organs: kidney", 1)]:
+    for name, k, colour in [("organs: liver", 0, "#f58231"), ("organs: kidney", 1, "#42d4f4")]:
         data, kw, _ = layers[name]
         np.testing.assert_array_equal(data, pred.heads["organs"].decision[k])
         assert set(np.unique(data)) <= {0, 1}
-        assert kw["colormap"][1] == PALETTE[k] and kw["colormap"][0] == "transparent"
+        assert kw["colormap"][1] == colour and kw["colormap"][0] == "transparent"
         m = kw["metadata"]["segreview"]
         assert (m["kind"], m["head_kind"], m["channel"]) == ("decision", "sigmoid",
                                                             name.split(": ")[1])
@@ -176,7 +183,10 @@ def test_any_card_gives_one_layer_per_channel_with_unique_names(names, data):
     assert len({kw["name"] for _, kw, _ in tuples}) == len(tuples)
     shown = [kw["colormap"] for _, kw, kind in tuples if kind == "image" and kw["visible"]]
     assert len(shown) == len(names) - 1            # every channel but the background
-    assert len(set(shown)) == min(len(shown), len(PALETTE))
+    # One colour per channel name, the same whatever card the name is in.
+    offered = [c for c in names if c != names[cut]]
+    assert shown == [channel_color(c) for c in offered]
+    assert set(shown) <= set(PALETTE) | set(FIXED.values())
 
 
 # -- re-runs ------------------------------------------------------------------------------
@@ -264,3 +274,97 @@ def test_model_input_mismatch_is_one_sentence(data, rgb, card, words):
     msg = str(info.value)
     assert words in msg and "'img'" in msg
     assert msg.endswith(".") and "\n" not in msg
+
+
+# -- one colour per channel name ----------------------------------------------------------
+
+def test_a_channel_has_its_colour_in_every_card_and_in_the_ground_truth():
+    from napari_segreview._napari._sample_data import ct_phantom
+    from napari_segreview.data import demo_card_path
+    from napari_segreview.data.phantom import PHANTOM_CHANNELS
+
+    card = ModelCard.from_dict({"heads": [
+        {"name": "parts", "kind": "sigmoid", "channels": ["part_3", "part_1"]}]})
+    demo = ModelCard.from_dict(__import__("yaml").safe_load(demo_card_path().read_text()))
+    colours = {}
+    for c in (card, demo):
+        for _, kw, kind in prediction_layers(fake_prediction(c, shape=(2, 2)), image_name="i",
+                                             model_path="m"):
+            m = kw["metadata"]["segreview"]
+            if kind == "image" and kw["visible"]:
+                colours.setdefault(m["channel"], set()).add(kw["colormap"])
+            elif kind == "labels" and m["channel"] is not None:
+                colours.setdefault(m["channel"], set()).add(kw["colormap"][1])
+            elif kind == "labels":
+                for k, cls in enumerate(m["classes"][1:], 1):
+                    colours.setdefault(cls, set()).add(kw["colormap"][k])
+    for _, kw, _ in ct_phantom()[1:]:
+        colours.setdefault(kw["metadata"]["segreview"]["channel"], set()).add(kw["colormap"][1])
+    assert {c: len(v) for c, v in colours.items()} == {c: 1 for c in PHANTOM_CHANNELS}
+    assert len({v.pop() for v in colours.values()}) == 4, "the four channels differ"
+
+
+def rgb(hex_colour):
+    return np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], float) / 255
+
+
+def seen_over_whole(part, whole, ct=0.67, opacity=0.6):
+    """A part's pixel over the whole bone over a bone-grey CT, and the part alone over it."""
+    grey = np.full(3, ct)
+    under = opacity * rgb(whole) + (1 - opacity) * grey
+    return (opacity * rgb(part) + (1 - opacity) * under,
+            opacity * rgb(part) + (1 - opacity) * grey)
+
+
+def delta_e(a, b):
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    return float(deltaE_ciede2000(rgb2lab(a.reshape(1, 1, 3)), rgb2lab(b.reshape(1, 1, 3)))[0, 0])
+
+
+def test_parts_over_the_whole_bone_keep_their_own_colour():
+    """A part drawn over ``whole`` (Predict's opacity 0.6, over bone-grey CT) looks like itself.
+
+    The issue's case: yellow over the old magenta ``whole`` read as orange, a CIEDE2000
+    difference of about 20 from yellow alone; the parts now stay within 12 of
+    themselves and far from each other.
+    """
+    old_on, old_alone = seen_over_whole("#ffff00", "#ff00ff")
+    assert delta_e(old_on, old_alone) > 18, "the criterion sees the issue's orange"
+    parts = ["part_1", "part_2", "part_3"]
+    seen = {}
+    for part in parts:
+        on, alone = seen_over_whole(channel_color(part), channel_color("whole"))
+        assert delta_e(on, alone) < 12, part
+        seen[part] = on
+    for i, a in enumerate(parts):
+        for b in parts[i + 1:]:
+            assert delta_e(seen[a], seen[b]) > 20, (a, b)
+
+
+# -- names across models ------------------------------------------------------------------
+
+def named(name, model, image="ct"):
+    return SimpleNamespace(name=name, metadata={"segreview": {"model": model, "image": image}})
+
+
+def test_three_models_on_one_image_are_told_apart_by_the_model_name():
+    layers = [SimpleNamespace(name="ct", metadata={})]
+    got = []
+    for model, card_name in [("/m/a.pt", "bone-a"), ("/m/b.pt", "bone-b"), ("/m/c.pt", "bone-c")]:
+        name = result_name("bone", layers, image_name="ct", model_path=model,
+                           model_name=card_name)
+        layers.append(named(name, model))
+        got.append(name)
+    assert got == ["bone", "bone [bone-b]", "bone [bone-c]"]
+
+
+def test_same_card_name_adds_the_model_file_and_another_image_the_image_name():
+    layers = [named("bone", "/m/a.pt"), named("bone [net]", "/m/b.pt")]
+    assert result_name("bone", layers, image_name="ct", model_path="/x/c.pt",
+                       model_name="net") == "bone [net, c.pt]"
+    assert result_name("bone", layers, image_name="ct 2", model_path="/m/a.pt",
+                       model_name="net") == "bone [ct 2]"
+    layers.append(named("bone [net, c.pt]", "/y/c.pt"))
+    assert result_name("bone", layers, image_name="ct", model_path="/z/c.pt",
+                       model_name="net") == "bone [net, c.pt] 2"

@@ -161,6 +161,59 @@ def test_window_presets_set_contrast_limits(widget):
     assert "input.normalize" in w.window.toolTip()
 
 
+def test_a_window_applies_to_the_image_it_was_chosen_for(widget):
+    """Issue 15: a bone window chosen for one CT replaced the own window of images opened later."""
+    viewer, w = widget
+    w.set_window("bone")
+    bone = tuple(viewer.layers["CT"].contrast_limits)
+    series = viewer.add_image(np.zeros((2, 8, 8), np.int16) + np.arange(8, dtype=np.int16) * 100,
+                              name="DICOM series", contrast_limits=(-160, 240))  # its own window
+    w.image.setCurrentText("DICOM series")           # to run on it, as the user did
+    assert w.image_picker.value is series
+    assert tuple(series.contrast_limits) == (-160, 240)
+    assert w.window.currentData() is None, "back to 'keep current contrast'"
+    assert (w.center.value(), w.width_hu.value()) == (40, 400)   # the series' own window
+    viewer.layers.remove("CT")                        # the chosen image closed, another opened
+    later = viewer.add_image(np.ones((8, 8), np.float32), name="later", contrast_limits=(0, 2))
+    w.image.setCurrentText("later")
+    assert tuple(later.contrast_limits) == (0, 2) and tuple(series.contrast_limits) == (-160, 240)
+    assert bone == (-500, 1300)
+
+
+def test_status_line_follows_the_run_layers_being_deleted(qtbot, widget):
+    viewer, w = widget
+    w.set_probabilities(None)
+    assert run(qtbot, w) == "done"
+    assert w.status.text().startswith("Added 2 layers for 'CT'")
+    viewer.layers.remove("parts")
+    assert w.status.text() == ("1 of the 2 layers of the last run on 'CT' are left; the others "
+                               "were deleted.")
+    viewer.layers.remove("whole")
+    assert w.status.text() == ("The layers of the last run on 'CT' were deleted; press Run to "
+                               "predict again.")
+    viewer.add_image(np.zeros((4, 4)), name="x")
+    viewer.layers.remove("x")                          # other layers leave the line alone
+    assert w.status.text().startswith("The layers of the last run on 'CT' were deleted")
+
+
+def test_a_second_model_on_the_same_image_is_named_by_its_card(qtbot, widget, tmp_path):
+    viewer, w = widget
+    w.set_probabilities(None)
+    assert run(qtbot, w) == "done"
+    shutil.copy(demo_model_path(), tmp_path / "other.pt")
+    card = yaml.safe_load(demo_card_path().read_text())
+    card["name"] = "other-net"
+    (tmp_path / "other.card.yaml").write_text(yaml.safe_dump(card))
+    w.model_path.setText(str(tmp_path / "other.pt"))
+    assert run(qtbot, w) == "done", w.status.text()
+    names = ["CT", "whole", "parts", "whole [other-net]", "parts [other-net]"]
+    assert [layer.name for layer in viewer.layers] == names
+    assert viewer.layers["parts [other-net]"].metadata["segreview"]["model"] == str(
+        tmp_path / "other.pt")
+    assert run(qtbot, w) == "done"                    # a re-run replaces its own layers
+    assert [layer.name for layer in viewer.layers] == names
+
+
 def test_rerun_replaces_layers_and_keeps_an_edited_one(qtbot, widget, expected, notes):
     viewer, w = widget
     assert run(qtbot, w) == "done"
@@ -344,16 +397,99 @@ def test_result_layers_are_drawn(qtbot, make_napari_viewer, phantom):
             ok &= rgb[..., c] > 150 if on else rgb[..., c] < 120
         return int(ok.sum())
 
-    colours = {"magenta": (1, 0, 1), "cyan": (0, 1, 1), "yellow": (1, 1, 0), "green": (0, 1, 0)}
+    colours = {"red": (1, 0, 0), "yellow": (1, 1, 0), "green": (0, 1, 0), "blue": (0, 0, 1)}
     plain = shot()
     assert plain.std() > 10, "the CT is not drawn"
     assert all(count(plain, c) < 20 for c in colours.values()), "grey only"
     parts = shot("parts")
-    for name in ("cyan", "yellow", "green"):                       # part_1, part_2, part_3
+    for name in ("red", "yellow", "green"):                        # part_1, part_2, part_3
         assert count(parts, colours[name]) > 50, f"{name} labels are not drawn"
     whole = shot("whole")
-    assert count(whole, colours["magenta"]) > 50, "the whole-bone labels are not drawn"
+    assert count(whole, colours["blue"]) > 50, "the whole-bone labels are not drawn"
     prob = shot("parts: part_2 (p)")
-    assert count(prob, colours["yellow"]) > 50, "the part_2 probability is not drawn"
+    added = prob - plain                            # additive: what the layer adds to the CT
+    yellow = (added[..., 0] > 100) & (added[..., 1] > 80) & (added[..., 2] < 60)
+    assert yellow.sum() > 50, "the part_2 probability is not drawn in part_2's yellow"
     hidden = shot()
     assert count(hidden, colours["yellow"]) < count(parts, colours["yellow"]) / 10
+
+
+THRESHOLD = '''
+import torch
+
+class Threshold(torch.nn.Module):
+    """Logit x - 0.5 per pixel: decisions are image > 0.5."""
+
+    def __init__(self, channels=1):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, 1, 1)
+        with torch.no_grad():
+            self.conv.weight.fill_(1.0)
+            self.conv.bias.fill_(-0.5)
+
+    def forward(self, x):
+        return self.conv(x)
+
+def build():
+    return Threshold()
+'''
+
+
+def test_what_a_new_user_hit_in_the_panel(qtbot, widget, tmp_path, monkeypatch, notes):
+    """Issue 15, items 1-3 and 13 (progress): the panel's sentences and a fixed-size .pt2."""
+    from PIL import Image
+
+    from napari_segreview._napari.predict.run import run_model
+    from napari_segreview.io.read import read_image
+
+    viewer, w = widget
+    (tmp_path / "segreview_threshold.py").write_text(THRESHOLD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import segreview_threshold as nets
+
+    (tmp_path / "grey.card.yaml").write_text(
+        "name: grey\ninput: {channels: 1}\n"
+        "heads:\n  - {name: fg, kind: sigmoid, channels: [fg]}\n")
+    card = load_card(tmp_path / "grey.card.yaml")
+    values = np.random.default_rng(5).uniform(0, 1, (3, 40, 44)).astype(np.float32)
+    stack = np.where(np.abs(values - 0.5) < 0.05, 0.9, values)
+    viewer.add_image(stack, name="stack")
+    Image.fromarray(np.full((96, 128, 3), 200, np.uint8)).save(tmp_path / "photo.png")
+    photo = read_image(tmp_path / "photo.png")
+    viewer.add_image(photo.data, rgb=photo.rgb, name="photo")
+
+    def attempt(image, model, factory=""):
+        w.image.setCurrentText(image)
+        w.model_path.setText(str(model))
+        w.card_path.setText(str(tmp_path / "grey.card.yaml"))
+        w.factory.setText(factory)
+        return run(qtbot, w)
+
+    # 1. An RGB picture and a grey card: the sentence segreview predict gives too.
+    torch.jit.script(nets.Threshold()).save(str(tmp_path / "grey.pt"))
+    assert attempt("photo", tmp_path / "grey.pt") == "error"
+    assert notes["error"][-1] == (
+        "the model takes 1 input channel (the card's input.channels) but the image layer "
+        "'photo' is RGB: choose a grey image layer, or a card and model with input.channels: 3.")
+    # 2. A torch.export program exported at 1 x 1 x 32 x 32: it runs as 32 x 32 tiles.
+    program = torch.export.export(nets.Threshold().eval(), (torch.zeros(1, 1, 32, 32),))
+    torch.export.save(program, tmp_path / "fixed.pt2")
+    direct = run_model(stack, str(tmp_path / "fixed.pt2"), card, device="cpu")
+    np.testing.assert_array_equal(direct.heads["fg"].decision[0], stack > 0.5)
+    assert attempt("stack", tmp_path / "fixed.pt2") == "done", w.status.text()
+    np.testing.assert_array_equal(viewer.layers[-1].data, stack > 0.5)
+    # 13. Progress counts slices for a 2-D card (4 tiles per 40 x 44 slice ran).
+    assert (w._job["done"], w._job["total"], w._job["unit"]) == (3, 3, "slices")
+    # 3. The causes: a convolution's channel count, not a model file, the Factory field.
+    torch.jit.script(nets.Threshold(channels=3)).save(str(tmp_path / "rgb.pt"))
+    assert attempt("stack", tmp_path / "rgb.pt") == "error"
+    assert "to have 3 channels, but got 1 channels instead" in notes["error"][-1]
+    assert "TorchScript interpreter" not in notes["error"][-1]
+    (tmp_path / "junk.pt").write_bytes(b"PK" + np.random.default_rng(1).bytes(3000))
+    assert attempt("stack", tmp_path / "junk.pt") == "error"
+    assert "so not a model file" in notes["error"][-1] and "miniz" not in notes["error"][-1]
+    torch.save(nets.build().state_dict(), tmp_path / "weights.pth")
+    assert attempt("stack", tmp_path / "weights.pth") == "error"
+    assert "fill in Factory with package.module:function" in notes["error"][-1]
+    assert attempt("stack", tmp_path / "weights.pth", "segreview_threshold:build") == "done"
+    np.testing.assert_array_equal(viewer.layers[-1].data, stack > 0.5)

@@ -299,3 +299,39 @@ def test_layers_made_by_the_predict_widgets_builder(viewer_widget, qtbot):
         ("outside_parent", ("part_3", "whole"), 2, (1, 0, 0))]
     row = {r["channel"]: r for r in w.qa.values()}["part_3"]
     assert (row["added"], row["removed"]) == (2, 0)
+
+
+def test_paint_brings_a_covered_layer_into_view(make_napari_viewer, qtbot):
+    """Issue 15: "Paint this channel" on ground truth under the prediction layers selected it,
+    but its strokes were drawn under them. The layers over it are hidden (not moved), and
+    a stroke then shows in the channel's own colour."""
+    from napari_segreview._napari._colours import mask_colormap
+
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Review and correct")
+    layers, *_ = ground_truth_layers(viewer)
+    layers["p1"].colormap = mask_colormap("part_1")
+    layers["p1"].opacity = 1.0
+    cover = viewer.add_labels(np.ones((3, 10, 10), np.uint8), name="prediction on top",
+                              colormap=mask_colormap("whole"), opacity=0.6)
+    prob = viewer.add_image(np.full((3, 10, 10), 0.5, np.float32), name="p (p)",
+                            blending="additive", colormap="#42d4f4")
+    below = [ly.name for ly in viewer.layers]
+    choose_by_hand(w, "whole", ["p1", "p2"])
+    w.paint_channel.setCurrentText("p1")
+    w.paint_selected()
+    p1 = layers["p1"]
+    assert viewer.layers.selection.active is p1 and p1.mode == "paint" and p1.visible
+    assert [ly.name for ly in viewer.layers] == below, "the layer order is the painting order"
+    assert not layers["p2"].visible and not cover.visible and not prob.visible
+    assert layers["whole"].visible, "layers under it stay as they were"
+    assert "Hid 'p2', 'prediction on top', 'p (p)'" in w.status.text()
+    viewer.dims.set_current_step(0, 0)
+    data = np.zeros((3, 10, 10), np.uint8)
+    data[0] = 1                                      # a stroke over the whole slice
+    p1.data = data
+    viewer.reset_view()
+    qtbot.wait(50)
+    rgb = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+    red = np.array([0xE6, 0x19, 0x4B])
+    assert (np.abs(rgb - red).max(axis=-1) <= 3).mean() > 0.2, "the stroke shows in part_1's red"

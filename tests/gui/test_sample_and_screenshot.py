@@ -25,6 +25,17 @@ def test_sample_loads_through_manifest(make_napari_viewer):
         np.testing.assert_allclose(layer.scale, image.scale)
 
 
+def test_ground_truth_has_the_colours_predictions_of_its_channels_have(make_napari_viewer):
+    from napari_segreview._napari._colours import channel_color
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-segreview", "ct_phantom")
+    for channel in PHANTOM_CHANNELS:
+        got = viewer.layers[f"{channel} (ground truth)"].colormap.map(np.array([1]))[0]
+        want = [int(channel_color(channel)[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        np.testing.assert_allclose(got[:3], want, atol=1e-3)
+
+
 def test_canvas_shows_image_and_label_colours(make_napari_viewer):
     viewer = make_napari_viewer(show=True)
     viewer.open_sample("napari-segreview", "ct_phantom")
@@ -36,9 +47,9 @@ def test_canvas_shows_image_and_label_colours(make_napari_viewer):
     grey = (np.ptp(rgb, axis=-1) < 8) & (rgb.mean(axis=-1) > 40)
     assert grey.mean() > 0.05, "no CT image drawn"
     red = (rgb[..., 0] > 150) & (rgb[..., 1] < 120) & (rgb[..., 2] < 120)   # part_1
-    blue = (rgb[..., 2] > 150) & (rgb[..., 0] < 120)                        # part_2
+    yellow = (rgb[..., 0] > 150) & (rgb[..., 1] > 150) & (rgb[..., 2] < 120)  # part_2
     assert red.sum() > 50, "part_1's colour is not on the canvas"
-    assert blue.sum() > 50, "part_2's colour is not on the canvas"
+    assert yellow.sum() > 50, "part_2's colour is not on the canvas"
     # Hiding the labels removes the colours: they came from the label layers.
     for layer in list(viewer.layers)[1:]:
         layer.visible = False

@@ -11,6 +11,7 @@ import importlib.util
 from functools import partial
 from pathlib import Path
 
+import napari
 import numpy as np
 import pytest
 
@@ -245,11 +246,16 @@ def test_sample_predict_review_fix_qa_session_export_and_read_back(
     np.testing.assert_array_equal(seg(parts)["prediction"], pred_parts)  # never edited
     np.testing.assert_array_equal(seg(whole)["prediction"], pred_whole)
 
-    # -- a review session: it takes every mask layer; a new edit is autosaved
+    # -- a review session: it takes every mask layer and the run's probability layers (so a
+    # restore brings back every layer); a new edit is autosaved
     folder = tmp_path / "ct.segreview"
     ctl = start_session(viewer, qtbot, folder)
     assert not notes["error"], notes["error"]
-    assert sorted(ly.name for ly in ctl.layers.values()) == sorted(GROUND_TRUTH + DECISIONS)
+    probabilities = [ly.name for ly in viewer.layers
+                     if isinstance(ly, napari.layers.Image) and ly.name != "CT phantom"]
+    assert len(probabilities) == 5  # one per output channel of the demo card
+    assert sorted(ly.name for ly in ctl.layers.values()) == sorted(
+        GROUND_TRUTH + DECISIONS + probabilities)
     inside = np.argwhere((whole.data == 1) & (parts.data == 2))
     zi, yi, xi = (int(v) for v in inside[len(inside) // 2])
     before = np.array(parts.data)
@@ -305,6 +311,7 @@ def test_sample_predict_review_fix_qa_session_export_and_read_back(
     scales = {name: tuple(viewer.layers[name].scale) for name in corrected}
     dtypes = {name: viewer.layers[name].data.dtype for name in corrected}
     kept = {name: seg(viewer.layers[name])["prediction"] for name in DECISIONS}
+    prob_data = {name: np.array(viewer.layers[name].data) for name in probabilities}
     viewer.close()
     assert controller_for(viewer) is None
     again = make_napari_viewer()
@@ -312,7 +319,10 @@ def test_sample_predict_review_fix_qa_session_export_and_read_back(
     qtbot.waitUntil(lambda: controller_for(again) is not None, timeout=TIMEOUT)
     labels = [ly.name for ly in again.layers if ly._type_string == "labels"]
     assert labels == GROUND_TRUTH + DECISIONS
-    assert [ly.name for ly in again.layers if ly._type_string == "image"] == ["CT phantom"]
+    images = [ly.name for ly in again.layers if ly._type_string == "image"]
+    assert images[0] == "CT phantom" and sorted(images[1:]) == sorted(probabilities)
+    for name in probabilities:  # the run's probability layers come back as they were
+        np.testing.assert_array_equal(again.layers[name].data, prob_data[name])
     np.testing.assert_array_equal(again.layers["CT phantom"].data, ph.image)
     for name in labels:
         got = again.layers[name]

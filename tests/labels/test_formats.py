@@ -293,10 +293,18 @@ def test_prop_priority_paints_in_order(mh, data):
     assert later.dtype == np.uint8
     np.testing.assert_array_equal(later, ref_paint(mh, range(c)))
     perm = data.draw(st.permutations(range(c)))
+    # priority: the first listed channel that is on wins the voxel
+    first_on = np.zeros(mh.shape[1:], np.int64)
+    for idx in np.ndindex(first_on.shape):
+        on = [k for k in perm if mh[(k, *idx)]]
+        first_on[idx] = on[0] + 1 if on else 0
     by_index = multihot_to_labels(mh, priority=list(perm))
-    np.testing.assert_array_equal(by_index, ref_paint(mh, perm))
+    np.testing.assert_array_equal(by_index, first_on)
     by_name = multihot_to_labels(mh, priority=[names[i] for i in perm], names=names)
-    np.testing.assert_array_equal(by_name, ref_paint(mh, perm))
+    np.testing.assert_array_equal(by_name, first_on)
+    # painting_order: the channels painted in this order, the last painted wins
+    painted = multihot_to_labels(mh, painting_order=[names[i] for i in perm], names=names)
+    np.testing.assert_array_equal(painted, ref_paint(mh, perm))
 
 
 @PROPS
@@ -362,6 +370,10 @@ BAD_CALLS = {
     "priority word": lambda: multihot_to_labels(_MH, priority="earlier"),
     "priority with ignore": lambda: multihot_to_labels(_MH, priority="later",
                                                        overlap="ignore"),
+    "priority and painting order": lambda: multihot_to_labels(
+        _MH, priority=[0, 1, 2], painting_order=[2, 1, 0]),
+    "painting order too short": lambda: multihot_to_labels(_MH, painting_order=[0, 1]),
+    "painting order word": lambda: multihot_to_labels(_MH, painting_order="later"),
     "bad overlap mode": lambda: multihot_to_labels(_MH, overlap="merge"),
     "empty region": lambda: labels_to_multihot(np.zeros((2, 2), np.uint8), {"a": [1], "b": []}),
     "atom beyond table": lambda: atoms_to_multihot(  # the table has 3 atoms: 0, 1, 2

@@ -80,7 +80,8 @@ def test_export_writes_nothing_when_a_layer_cannot_be_read(tmp_path, capsys):
     assert main(["session", "export", str(s.folder), "-o", str(out),
                  "--include-removed"]) == 2
     assert "corrupt" in capsys.readouterr().err
-    assert list(out.iterdir()) == []                  # not even the first, readable layer
+    assert not out.exists()                           # not even the first, readable layer
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.segreview"]   # no staging left
 
 
 def test_two_layers_with_one_name_get_two_files(tmp_path, capsys):

@@ -103,8 +103,14 @@ def test_overlapping_masks_into_a_label_map_need_a_rule():
     with pytest.raises(OverlapError, match="1 voxels belong to more than one channel"):
         softmax_from_masks(PARTS, [a, b, c])
     assert softmax_from_masks(PARTS, [a, b, c], priority="later").tolist() == [1, 2, 2, 3]
+    # voxel 1 is part_1 (1) and part_2 (2): the first listed wins it
     assert softmax_from_masks(PARTS, [a, b, c],
-                              priority=["part_2", "part_1", "part_3"]).tolist() == [1, 1, 2, 3]
+                              priority=["part_2", "part_1", "part_3"]).tolist() == [1, 2, 2, 3]
+    assert softmax_from_masks(PARTS, [a, b, c],
+                              priority=["part_1", "part_2", "part_3"]).tolist() == [1, 1, 2, 3]
+    # in painting order, the last painted wins it
+    assert softmax_from_masks(PARTS, [a, b, c], painting_order=["part_2", "part_1", "part_3"]
+                              ).tolist() == [1, 1, 2, 3]
     assert softmax_from_masks(PARTS, [a, b, c], overlap="ignore").tolist() == [1, 255, 2, 3]
 
 

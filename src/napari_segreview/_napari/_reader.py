@@ -4,6 +4,8 @@
 core can read (by suffix, DICOM magic bytes or folder contents) and None for
 everything else, including SegReview session and export folders (their own
 readers open them) and ``.npy``/``.npz`` (napari's own reader opens those).
+A grey stack whose values look like HU and that carries no window of its
+own opens with a CT preset (:func:`napari_segreview.io.read.display_window`).
 A file that turns out to be corrupt is reported with one ``show_error``
 sentence and nothing is added; napari never sees an exception. Notes about
 what was assumed (spacing varies, duplicate DICOM slices, other series in
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from napari_segreview.errors import ReadError
-from napari_segreview.io.read import can_read, read_images
+from napari_segreview.io.read import can_read, display_window, read_images
 
 #: napari's "empty file" answer: nothing is added and no error is raised.
 NOTHING = [(None,)]
@@ -58,14 +60,21 @@ def read_layers(path: str | os.PathLike | list) -> list[tuple]:
     for image in images:
         for note in image.notes:
             show_warning(note)
-    offer = session_offer(path)
+    import napari
+
+    offer = session_offer(path, napari.current_viewer())
     if offer:
         show_info(offer)
-    return [image.layer_data() for image in images]
+    # a lazy HU stack is judged here: napari decodes some of it to show it anyway
+    return [display_window(image, lazy=True).layer_data() for image in images]
 
 
-def session_offer(path: str | os.PathLike) -> str | None:
-    """Return the sentence telling that ``path`` has a review session to restore, else None.
+def session_offer(path: str | os.PathLike, viewer: Any = None) -> str | None:
+    """The sentence telling that ``path`` has a review session to restore, else None.
+
+    None too when ``viewer`` was told about that session already (by this
+    reader or by the Review session panel): one notification per viewer and
+    session, whoever notices it first.
 
     Examples
     --------
@@ -80,6 +89,67 @@ def session_offer(path: str | os.PathLike) -> str | None:
         return None
     if folder is None:
         return None
-    return (f"{os.fspath(path)} has a review session in {folder}: open Plugins > SegReview > "
-            "Review session and click Restore, or open that folder (File > Open Folder) to "
-            "get your corrections back.")
+    from napari_segreview._napari.session.registry import offer_once, restore_offer
+
+    return restore_offer(folder, os.fspath(path)) if offer_once(viewer, folder) else None
+
+
+#: The plugin name napari knows SegReview's readers by.
+PLUGIN = "napari-segreview"
+#: Folders napari should open with SegReview without asking: review sessions are named
+#: ``<image>.segreview`` (:func:`napari_segreview.session.format.default_folder`).
+FOLDER_PATTERNS = ("*.segreview" + os.sep,)
+
+
+def prefer_segreview_readers(folder: str | os.PathLike | None = None) -> list[str]:
+    """Tell napari to open SegReview's folders with SegReview, without its reader dialog.
+
+    napari offers every reader that accepts folders for File > Open Folder
+    (its own included) and asks which one, unless its reader preferences
+    (Preferences > Plugins, ``settings.plugins.extension2reader``) name one
+    for that folder. This adds :data:`FOLDER_PATTERNS` (session folders) and,
+    when given, ``folder`` itself (an export folder just written), as napari's
+    own "Remember this choice" would; a pattern the user set is never changed.
+
+    Returns
+    -------
+    list of str
+        The patterns added (empty when every one was there already).
+    """
+    from napari.settings import get_settings
+
+    patterns = list(FOLDER_PATTERNS)
+    if folder is not None:
+        patterns.append(os.path.join(os.path.realpath(os.fspath(folder)), ""))
+    prefs = get_settings().plugins.extension2reader
+    added = [p for p in patterns if p not in prefs]
+    if added:
+        get_settings().plugins.extension2reader = {**prefs, **dict.fromkeys(added, PLUGIN)}
+    return added
+
+
+def open_folder(viewer: Any, path: str | os.PathLike) -> list:
+    """Open a SegReview folder (session, export, case) or image with SegReview's readers.
+
+    What the panels' Open button does: it goes straight to SegReview's
+    readers, so napari never asks which reader to use. A path that none of
+    them reads is reported with one ``show_error`` sentence and nothing is
+    added.
+
+    Returns
+    -------
+    list
+        The layers added.
+    """
+    from napari.utils.notifications import show_error
+
+    if not os.path.exists(path):
+        show_error(f"{os.fspath(path)} does not exist; choose another folder.")
+        return []
+    try:
+        return viewer.open(os.fspath(path), plugin=PLUGIN)
+    except Exception:  # napari: no reader of the plugin took it
+        show_error(f"{os.fspath(path)} is not a SegReview review session, export or image "
+                   "folder; choose the folder that holds session.json or "
+                   "segreview-export.json, or an image.")
+        return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from napari_segreview._napari._colours import mask_colormap
 from napari_segreview.data.phantom import make_ct_phantom
 
 #: Bone window (center 400, width 1800) as contrast limits in HU.
@@ -12,7 +13,8 @@ def ct_phantom() -> list[tuple]:
     """CT phantom stack plus one binary Labels layer per (overlapping) mask.
 
     A napari Labels layer holds one value per voxel, and ``whole`` overlaps
-    every part, so each mask gets its own layer.
+    every part, so each mask gets its own layer, coloured by its channel name
+    (:func:`.._colours.channel_color`) as the prediction of that channel is.
     """
     ph = make_ct_phantom()
     layers: list[tuple] = [
@@ -20,13 +22,12 @@ def ct_phantom() -> list[tuple]:
                     "contrast_limits": BONE_WINDOW, "colormap": "gray",
                     "metadata": {"segreview": {"kind": "image", "units": "HU"}}}, "image"),
     ]
-    colors = {"whole": "#ffd54a", "part_1": "#e8453c", "part_2": "#3c8ee8", "part_3": "#45c464"}
     for i, name in enumerate(ph.names):
         layers.append((
             ph.masks[i],
             {"name": f"{name} (ground truth)", "scale": ph.spacing,
              "opacity": 0.45 if name == "whole" else 0.7,
-             "colormap": {0: "transparent", 1: colors[name], None: "transparent"},
+             "colormap": {**mask_colormap(name), None: "transparent"},
              "metadata": {"segreview": {"kind": "mask", "channel": name}}},
             "labels",
         ))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def has_display() -> bool:
@@ -24,11 +25,36 @@ NO_DISPLAY = (
 )
 
 
+def open_demo(viewer: Any) -> tuple[Any, Any]:
+    """Fill ``viewer`` as ``segreview demo`` shows it; returns the (Predict, Review) docks.
+
+    The CT phantom and its ground truth, the Predict and Review panels as two
+    tabs of one dock with Predict in front (the README's first step: press
+    Run), the middle slice, and a window no larger than the screen.
+    """
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    screen = app.primaryScreen().availableGeometry() if app is not None else None
+    width, height = (1400, 900) if screen is None else (min(1400, screen.width()),
+                                                        min(900, screen.height()))
+    viewer.window.resize(width, height)
+    viewer.open_sample("napari-segreview", "ct_phantom")
+    predict, _ = viewer.window.add_plugin_dock_widget("napari-segreview", "Predict")
+    review, _ = viewer.window.add_plugin_dock_widget("napari-segreview", "Review and correct",
+                                                     tabify=True)
+    viewer.dims.set_current_step(0, viewer.dims.nsteps[0] // 2)
+    if app is not None:
+        app.processEvents()  # a panel joins its neighbour's tabs when first shown
+    predict.raise_()
+    return predict, review
+
+
 def run_demo(screenshot: str | Path | None = None) -> int:
     """Open napari with the CT phantom and the Predict and Review panels docked.
 
     The Predict panel starts with the bundled demo model, so pressing Run is
-    all a new user has to do.
+    all a new user has to do (:func:`open_demo`).
 
     With ``screenshot``, save a picture of the whole window there and close
     instead of waiting for the user (used for the docs and the tests).
@@ -40,11 +66,7 @@ def run_demo(screenshot: str | Path | None = None) -> int:
     import napari
 
     viewer = napari.Viewer(title="napari-segreview")
-    viewer.window.resize(1400, 900)
-    viewer.open_sample("napari-segreview", "ct_phantom")
-    viewer.window.add_plugin_dock_widget("napari-segreview", "Predict")
-    viewer.window.add_plugin_dock_widget("napari-segreview", "Review and correct", tabify=True)
-    viewer.dims.set_current_step(0, viewer.dims.nsteps[0] // 2)
+    open_demo(viewer)
     if screenshot is not None:
         from qtpy.QtWidgets import QApplication
 

@@ -13,6 +13,7 @@ from napari_segreview._util.lazy import attach
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "fit": ["fit_input", "guess_rgb"],
         "intensity": ["PERCENTILE_SAMPLE", "normalize"],
         "parts": [
             "HEAD_KINDS", "NORMALIZE_KINDS", "NORM_PARAMS", "HeadSpec", "InputSpec",

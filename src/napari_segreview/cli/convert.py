@@ -24,7 +24,8 @@ are written into the output's metadata.
 
 CONVERT_EPILOG = """\
 examples:
-  segreview convert masks.tif -o labels.tif --to labels --priority whole,part_1,part_2
+  segreview convert masks.tif -o labels.tif --to labels --names whole,part_1,part_2 \
+      --priority part_1,part_2,whole
   segreview convert labels.tif -o regions.npz --to multihot --regions regions.json
   segreview convert masks.tif -o atoms.tif --to atoms
   segreview convert labels.npy -o onehot.npz --to onehot --num-classes 4
@@ -53,8 +54,11 @@ def add_convert(subparsers: Any) -> None:
     rule = p.add_mutually_exclusive_group()
     rule.add_argument("--priority", metavar="A,B,C", type=comma_list,
                       help="stack -> labels where channels overlap: every channel (name or "
-                           "index) in painting order; later ones win (they are painted on "
-                           "top); 'later' means channel order")
+                           "index), the first listed wins (as in the Review panel's priority "
+                           "list); 'later': the later channel of the stack wins")
+    rule.add_argument("--painting-order", metavar="A,B,C", type=comma_list,
+                      help="stack -> labels where channels overlap: every channel in the "
+                           "order they are painted, the last one wins (--priority reversed)")
     rule.add_argument("--overlap", choices=["ignore"],
                       help="stack -> labels: mark overlapping voxels with --ignore-value (255)")
     p.add_argument("--num-classes", type=positive_int, metavar="N",
@@ -78,17 +82,24 @@ def run_convert(args: argparse.Namespace) -> int:
     if priority == ["later"]:
         priority = "later"
     elif priority is not None:
-        priority = [int(p) if p.isdigit() else p for p in priority]
+        priority = _channels(priority)
+    painting = None if args.painting_order is None else _channels(args.painting_order)
     try:
         result = convert_file(
             args.input, args.output, to=args.to, force=args.force, source=args.source,
-            regions=regions, priority=priority, overlap=args.overlap or "error",
+            regions=regions, priority=priority, painting_order=painting,
+            overlap=args.overlap or "error",
             num_classes=args.num_classes, names=args.names, ignore_value=args.ignore_value,
         )
     except OverlapError as exc:
         raise FormatError(_overlap_message(args, exc)) from exc
     print(result.summary())
     return 0
+
+
+def _channels(items: list[str]) -> list[int | str]:
+    """Channel names and indices of a comma list (``1`` is index 1)."""
+    return [int(p) if p.isdigit() else p for p in items]
 
 
 def _overlap_message(args: argparse.Namespace, exc: OverlapError) -> str:
@@ -100,6 +111,7 @@ def _overlap_message(args: argparse.Namespace, exc: OverlapError) -> str:
         at = f", first at slice {first[0]}" if len(first) >= 3 else f", first at {first}"
     return (
         f"cannot convert {args.input} to labels: channels overlap ({pairs}){at}, and a label "
-        "map holds one value per voxel; pass --priority with every channel in painting order "
-        "(later ones win) or --overlap ignore, or keep the overlaps with --to atoms."
+        "map holds one value per voxel; pass --priority with every channel, the one that "
+        "wins first (or --painting-order, the last one wins), or --overlap ignore, or keep "
+        "the overlaps with --to atoms."
     )

@@ -48,9 +48,10 @@ examples:
 
 
 #: What an overlap error tells a CLI user to do (the core's sentence names API arguments).
-OVERLAP_REMEDY = ("give --priority with the classes in painting order (later ones win; "
-                  "'later' means class order) or --overlap ignore to mark them 255, or export "
-                  "the masks with --sigmoid as a multi-hot target (BCEWithLogitsLoss).")
+OVERLAP_REMEDY = ("give --priority with every class, the one that wins first ('later': the "
+                  "later class wins; --painting-order: the last one listed wins) or --overlap "
+                  "ignore to mark them 255, or export the masks with --sigmoid as a multi-hot "
+                  "target (BCEWithLogitsLoss).")
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -87,8 +88,12 @@ def add_export(subparsers: Any) -> None:
                         "file)")
     rule = p.add_mutually_exclusive_group()
     rule.add_argument("--priority", type=comma_list, metavar="A,B,C",
-                      help="masks -> label map where they overlap: classes in painting order, "
-                           "later ones win; 'later' means class order")
+                      help="masks -> label map where they overlap: every class, the first "
+                           "listed wins (as in the Review panel's priority list); 'later': "
+                           "the later class wins")
+    rule.add_argument("--painting-order", type=comma_list, metavar="A,B,C",
+                      help="masks -> label map where they overlap: every class in the order "
+                           "they are painted, the last one wins (--priority reversed)")
     rule.add_argument("--overlap", choices=["ignore"],
                       help="masks -> label map: mark overlapping voxels 255 (ignore)")
     p.add_argument("--ignore-mask", metavar="FILE",
@@ -204,6 +209,8 @@ def prepare_case(args: argparse.Namespace) -> Any:
     rule: dict[str, Any] = {}
     if args.priority:
         rule["priority"] = "later" if args.priority == ["later"] else args.priority
+    elif args.painting_order:
+        rule["painting_order"] = args.painting_order
     elif args.overlap:
         rule["overlap"] = "ignore"
     for h in card.heads:

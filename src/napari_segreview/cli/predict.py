@@ -51,6 +51,7 @@ examples:
   segreview predict ct.nii.gz --model bone.pt -o predictions/
   segreview predict scan.npy --model bone.pt --card bone.card.yaml -o out --probabilities uint8
   segreview predict scan.tif --model bone.pt -o out --device cpu --batch-size 4 --no-amp
+  segreview predict scan.tif --model weights.pth --factory mynets:build_unet -o out
 """
 
 def add_predict(subparsers: Any) -> None:
@@ -66,7 +67,12 @@ def add_predict(subparsers: Any) -> None:
                    help="the image: .tif/.tiff, a DICOM folder or file, .nii/.nii.gz, a folder "
                         "of 2-D slices, .png/.jpg, .npy/.npz")
     p.add_argument("--model", required=True, metavar="MODEL",
-                   help="TorchScript (.pt) or torch.export (.pt2) model file")
+                   help="TorchScript (.pt) or torch.export (.pt2) model file, or a checkpoint "
+                        "of weights with --factory")
+    p.add_argument("--factory", metavar="package.module:function",
+                   help="the function that builds the model whose weights MODEL holds (a "
+                        "state dict); its module must be importable: installed, or its folder "
+                        "on PYTHONPATH")
     p.add_argument("--card", metavar="CARD",
                    help="the model card (YAML); default: found beside MODEL")
     p.add_argument("-o", "--output", dest="out_dir", required=True, metavar="OUT_DIR",
@@ -98,6 +104,8 @@ class ProgressBar:
         Where to draw (default ``sys.stderr``).
     width : int
         Number of characters of the bar itself.
+    unit : str
+        What is counted (``"slices"``, ``"tiles"``), written after the count.
 
     Examples
     --------
@@ -107,8 +115,10 @@ class ProgressBar:
     ''
     """
 
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30,
+                 unit: str = "") -> None:
         self.label = label
+        self.unit = f" {unit}" if unit else ""
         self.stream = sys.stderr if stream is None else stream
         self.width = width
         isatty = getattr(self.stream, "isatty", None)
@@ -125,7 +135,7 @@ class ProgressBar:
         elapsed = time.perf_counter() - self._start
         eta = f", {elapsed / frac - elapsed:4.0f} s left" if 0 < frac < 1 else ""
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}{eta}   ")
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}{self.unit}{eta}   ")
         self.stream.flush()
         self._drawn = True
 
@@ -154,17 +164,16 @@ def _load_card(args: argparse.Namespace) -> tuple[Any, Path]:
 
 def _outputs(prediction: Any, spacing: Any, fmt: str) -> list[tuple[str, Any, Any]]:
     """``(file name, array, ArrayMeta)`` for every file to write."""
-    from napari_segreview.io.arrayfiles import ArrayMeta
+    from napari_segreview.io.results import head_file, head_file_name, probabilities_file
 
     files = []
     for name, out in prediction.heads.items():
         head = out.head
-        kind = "labels" if head.kind == "softmax" else "multihot"
-        files.append((f"{name}.{fmt}", out.decision,
-                      ArrayMeta(kind, head.channels, spacing=spacing)))
+        files.append((head_file_name(name, fmt),
+                      *head_file(head.kind, head.channels, out.decision, spacing)))
         if out.probabilities is not None:
-            files.append((f"{name}_probabilities.{fmt}", out.probabilities,
-                          ArrayMeta(None, head.channels, spacing=spacing)))
+            files.append((head_file_name(name, fmt, probabilities=True),
+                          *probabilities_file(head.channels, out.probabilities, spacing)))
     return files
 
 
@@ -179,6 +188,7 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
     """Handle ``segreview predict``: load, predict, write, print what was written."""
     import numpy as np
 
+    from napari_segreview.card.fit import fit_input
     from napari_segreview.io.read import read_image
 
     out_dir = Path(args.out_dir)
@@ -189,21 +199,27 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
     loaded = read_image(args.image)
     for note in loaded.notes:
         print(f"segreview: warning: {' '.join(note.split())}", file=sys.stderr)
-    image = np.asarray(loaded.data)
+    rgb = None if loaded.format == "array" else loaded.rgb  # a .npy says nothing about colour
+    image = np.asarray(fit_input(loaded.data, rgb, card, Path(args.image).name, noun="image"))
     spacing = loaded.spacing if loaded.calibrated else None
     # Refuse before the (possibly long) run if results exist and --force is missing.
     heads = [h.name for h in card.heads]
-    planned = [f"{h}.{args.format}" for h in heads]
+    from napari_segreview.io.results import head_file_name
+
+    planned = [head_file_name(h, args.format) for h in heads]
     if args.probabilities:
-        planned += [f"{h}_probabilities.{args.format}" for h in heads]
+        planned += [head_file_name(h, args.format, probabilities=True) for h in heads]
     check_targets(out_dir, planned, args.force)
 
     from napari_segreview.inference.models import load_model, select_device
     from napari_segreview.inference.predict import OutOfMemoryError, predict
+    from napari_segreview.inference.words import model_failure, progress_unit
 
     device = select_device(args.device)
-    model = load_model(args.model, device=device)
-    bar = ProgressBar(f"predicting {Path(args.image).name}", stream=progress_stream)
+    model = load_model(args.model, factory=args.factory, device=device,
+                       factory_option="add --factory package.module:function")
+    bar = ProgressBar(f"predicting {Path(args.image).name}", stream=progress_stream,
+                      unit=progress_unit(card))
     t0 = time.perf_counter()
     try:
         prediction = predict(
@@ -216,10 +232,7 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
             "use --device cpu."
         ) from exc
     except RuntimeError as exc:  # the model itself failed on this input
-        raise FormatError(
-            f"the model failed on {Path(args.image).name} ({first_line(exc)}); check that "
-            f"the card {card_path.name} describes this model's input."
-        ) from exc
+        raise FormatError(model_failure(exc, Path(args.image).name, card_path.name)) from exc
     finally:
         bar.close()
     seconds = time.perf_counter() - t0

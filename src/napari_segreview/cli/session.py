@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,12 @@ from napari_segreview.io.arrayfiles import WRITE_FORMATS
 
 SESSION_HELP = """\
 Inspect a review session folder (made by the Review session panel in napari)
-or get its corrected layers out as files, without napari.
+or get its corrected layers out as files, without napari. A model head's
+decision layers come out as one file, <head>.<format>, the way segreview
+predict writes it (a multi-hot stack with channel names for a sigmoid head, a
+label map with class names for a softmax head, the voxel spacing), so
+segreview check, qa and export take it as it is; every other layer gets a file
+named after it.
 """
 
 SESSION_EPILOG = """\
@@ -31,10 +35,11 @@ def add_session(subparsers: Any) -> None:
                                        "was closed cleanly")
     info.add_argument("folder", metavar="DIR", help="the session folder (or its session.json)")
     info.set_defaults(func=run_info)
-    exp = sub.add_parser("export", help="write every layer (as last autosaved) to a file")
+    exp = sub.add_parser("export", help="write the layers (as last autosaved) to files: a "
+                                       "head's as segreview predict writes it")
     exp.add_argument("folder", metavar="DIR", help="the session folder (or its session.json)")
     exp.add_argument("-o", "--output", metavar="OUTDIR", required=True,
-                     help="folder to write into (created if missing)")
+                     help="folder to write into (created if missing; its parent must exist)")
     exp.add_argument("--format", choices=WRITE_FORMATS, default="tif",
                      help="file format (default tif); spacing and class names go along")
     exp.add_argument("--include-removed", action="store_true",
@@ -75,32 +80,24 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "layer"
-
-
 def export_plan(s: Any, out: Path, fmt: str, include_removed: bool = False) -> list[tuple]:
-    """Return ``(record, path)`` for every layer to export: one file name each, no clash.
+    """Return ``(ExportFile, path)`` for every file to write: one name each, no clash.
+
+    A head's decision layers make one file, as ``segreview predict`` writes it
+    (:mod:`napari_segreview.session.export`); every other layer a file of its own.
 
     Examples
     --------
     >>> from types import SimpleNamespace as NS
-    >>> recs = [NS(id="a1", name="bone", removed=False), NS(id="b2", name="bone", removed=False),
-    ...         NS(id="c3", name="old", removed=True)]
-    >>> [p.name for _, p in export_plan(NS(layers=recs), Path("out"), "tif")]
+    >>> recs = [NS(id="a1", name="bone", removed=False, metadata={}),
+    ...         NS(id="b2", name="bone", removed=False, metadata={}),
+    ...         NS(id="c3", name="old", removed=True, metadata={})]
+    >>> [p.name for _, p in export_plan(NS(layers=recs, card=None), Path("out"), "tif")]
     ['bone.tif', 'bone-b2.tif']
     """
-    plan: list[tuple] = []
-    taken: set[Path] = set()
-    for rec in s.layers:
-        if rec.removed and not include_removed:
-            continue
-        path = out / f"{_file_name(rec.name)}.{fmt}"
-        if path in taken:
-            path = out / f"{_file_name(rec.name)}-{rec.id}.{fmt}"
-        taken.add(path)
-        plan.append((rec, path))
-    return plan
+    from napari_segreview.session.export import export_files
+
+    return [(f, out / f.file_name(fmt)) for f in export_files(s, include_removed)]
 
 
 def _targets(path: Path) -> list[Path]:
@@ -111,20 +108,19 @@ def _targets(path: Path) -> list[Path]:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """Handle ``segreview session export``: one file per layer, metadata kept.
+    """Handle ``segreview session export``: one file per head or layer, metadata kept.
 
-    Every target is checked before anything is written, and the files are
-    written into a hidden staging folder inside the output folder, then moved
-    into place: an error (a file that exists, a corrupt chunk, a full disk)
-    leaves the output folder as it was.
+    Every target is checked before anything is written; the files are written
+    into a hidden staging folder beside the output folder
+    (:func:`napari_segreview._util.files.staged`) and moved in together. An
+    error (a file that exists, a corrupt chunk, a full disk) leaves the output
+    folder as it was: files already moved are removed again, a folder made for
+    them too.
     """
-    import os
-    import shutil
-    import tempfile
-
-    from napari_segreview._util.files import fsync_dir
+    from napari_segreview._util.files import staged
     from napari_segreview.errors import FormatError
-    from napari_segreview.io.arrayfiles import ArrayMeta, write_array
+    from napari_segreview.io.arrayfiles import write_array
+    from napari_segreview.session.export import read_export_file
     from napari_segreview.session.session import Session
 
     s = Session.open(args.folder, writable=False)
@@ -132,6 +128,8 @@ def run_export(args: argparse.Namespace) -> int:
     plan = export_plan(s, out, args.format, args.include_removed)
 
     def check() -> None:
+        if out.exists() and not out.is_dir():
+            raise FormatError(f"{out} is a file, not a folder; choose a folder for -o.")
         existing = [t for _, p in plan for t in _targets(p) if t.exists()]
         if existing and not args.force:
             names = ", ".join(p.name for p in existing)
@@ -140,35 +138,23 @@ def run_export(args: argparse.Namespace) -> int:
                               "Nothing was written.")
 
     check()
-    moved: list[str] = []
+    if not out.parent.is_dir():
+        raise FormatError(f"the folder {out.parent} does not exist; create it first.")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".segreview-export-", dir=out))
+        with staged(out.parent, out.name) as st:
+            for f, path in plan:
+                write_array(st.path / path.name, *read_export_file(s, f))
+            check()  # again: nothing appeared meanwhile
+            st.move_all(out)
     except OSError as exc:
-        raise FormatError(f"cannot write into {out} ({exc.strerror or exc}); choose a "
-                          "writable folder.") from exc
-    try:
-        for rec, path in plan:
-            m = rec.metadata
-            kind = "atoms" if m.get("kind") == "atoms" else "labels"
-            classes = m.get("classes")
-            meta = ArrayMeta(kind, tuple(classes) if classes else None, m.get("atom_table"),
-                             tuple(rec.scale) if rec.scale else None)
-            write_array(staging / path.name, s.read_layer(rec.id), meta)
-        check()  # again: nothing appeared meanwhile
-        for _, path in plan:
-            for target in _targets(path):
-                if (staging / target.name).exists():
-                    os.replace(staging / target.name, target)
-                    moved.append(target.name)
-        fsync_dir(out)
-    except OSError as exc:
-        done = f"only {', '.join(moved)} {'was' if len(moved) == 1 else 'were'} written" \
-            if moved else "nothing was written"
-        raise FormatError(f"could not write into {out} ({exc.strerror or exc}; {done}); check "
-                          "the disk and the folder.") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    print(f"wrote {len(plan)} layer file(s) to {out}: "
-          f"{', '.join(p.name for _, p in plan) or 'none'}")
+        raise FormatError(f"could not write into {out} ({exc.strerror or exc}); nothing was "
+                          "written, so check the disk and the folder.") from exc
+    print(f"wrote {len(plan)} file(s) to {out}: "
+          f"{', '.join(_describe(f, p) for f, p in plan) or 'none'}")
     return 0
+
+
+def _describe(f: Any, path: Path) -> str:
+    if f.head is None:
+        return path.name
+    return f"{path.name} (head {f.head}: {', '.join(f.channels)})"

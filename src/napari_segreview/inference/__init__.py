@@ -13,13 +13,18 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     {
         "blending": ["MIN_WEIGHT", "Accumulator", "gaussian_weights"],
+        "exported": ["input_shape", "program_plan"],
         "heads": [
             "HeadOutput", "activate", "check_outputs", "decide", "head_outputs",
             "probabilities_to_numpy",
         ],
-        "models": ["find_devices", "load_model", "select_device", "select_output", "to_eval"],
+        "models": [
+            "FACTORY_OPTION", "find_devices", "load_model", "select_device", "select_output",
+            "to_eval",
+        ],
         "predict": ["Prediction"],
         "tiling": ["PAD_MODES", "pad_amounts", "pad_to", "tile_grid", "tile_starts"],
         "unet": ["UNet"],
+        "words": ["cause_line", "model_failure", "progress_unit"],
     },
 )

@@ -6,8 +6,9 @@ suffix is only a hint):
 * **TorchScript** (``torch.jit.save``; usually ``.pt``/``.pth``/``.ts``):
   ``torch.jit.load``. Self-contained.
 * **torch.export** (``torch.export.save``; ``.pt2``):
-  ``torch.export.load(path).module()``. Self-contained; export it with a
-  dynamic batch dimension so that batches of any size run.
+  ``torch.export.load(path).module()``. Self-contained; a program exported at
+  a fixed size runs at that size, one batch of its size at a time
+  (:mod:`~napari_segreview.inference.exported`).
 * **factory + checkpoint**: ``factory="package.module:function"`` builds the
   architecture, and the file holds its weights, read with
   ``torch.load(..., weights_only=True)`` (no code in the file is run): a
@@ -32,8 +33,11 @@ import torch
 from napari_segreview._util.arrays import first_line
 from napari_segreview.errors import ModelLoadError
 
-__all__ = ["ModelLoadError", "find_devices", "load_model", "select_device", "select_output",
-           "to_eval"]
+__all__ = ["FACTORY_OPTION", "ModelLoadError", "find_devices", "load_model", "select_device",
+           "select_output", "to_eval"]
+
+#: How a Python caller gives a factory: the words :func:`load_model` uses by default.
+FACTORY_OPTION = "pass factory='package.module:function'"
 
 
 def _sniff(path: Path) -> str:
@@ -44,7 +48,8 @@ def _sniff(path: Path) -> str:
     except (zipfile.BadZipFile, OSError):
         with open(path, "rb") as fh:
             head = fh.read(2)
-        return "pickle" if head[:1] == b"\x80" else "unknown"  # legacy torch.save
+        legacy = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+        return "pickle" if legacy else "unknown"  # legacy torch.save: a pickle, protocol 2-5
     tails = {name.split("/", 1)[-1] for name in names}
     if "archive_format" in tails:
         return "export"
@@ -69,7 +74,8 @@ def _import_factory(factory: str | Callable[[], Any]) -> Callable[[], Any]:
     except ImportError as exc:
         raise ModelLoadError(
             f"the factory module {module_name!r} cannot be imported ({exc}): install the "
-            "package that defines the model or fix the name."
+            "package that defines the model, put the folder that holds it on PYTHONPATH, "
+            "or fix the name."
         ) from exc
     obj = module
     for part in attr.split("."):
@@ -168,6 +174,7 @@ def load_model(
     *,
     factory: str | Callable[[], Any] | None = None,
     device: str | torch.device = "cpu",
+    factory_option: str = FACTORY_OPTION,
 ) -> Any:
     """Load a model for inference, in eval mode, on ``device``.
 
@@ -181,6 +188,11 @@ def load_model(
         untrained ``torch.nn.Module`` whose weights ``source`` holds.
     device : str or torch.device
         ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"`` (see :func:`select_device`).
+    factory_option : str
+        How the caller's user gives a factory, for the sentence about a
+        checkpoint given without one: ``segreview predict`` passes
+        ``"add --factory package.module:function"``, the Predict panel
+        ``"fill in Factory with package.module:function"``.
 
     Returns
     -------
@@ -214,6 +226,8 @@ def load_model(
                 f"{path.name} is a complete {kind} model, which needs no factory: leave the "
                 "factory out."
             )
+        if kind == "unknown" and not zipfile.is_zipfile(path):
+            raise ModelLoadError(_not_a_model(path))
         build = _import_factory(factory)
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -234,11 +248,13 @@ def load_model(
             )
         _load_weights(model, state, path)
         return to_eval(model, dev)
+    if kind == "unknown" and not zipfile.is_zipfile(path):
+        raise ModelLoadError(_not_a_model(path))
     if kind == "pickle":
         raise ModelLoadError(
             f"{path.name} holds weights or a pickled model, not TorchScript or torch.export: "
-            "give factory='package.module:function' that builds the model, or save it with "
-            "torch.jit.script(model).save() or torch.export.save()."
+            f"{factory_option}, naming the function that builds the model, or save the model "
+            "with torch.jit.script(model).save() or torch.export.save()."
         )
     if kind == "export" or (kind == "unknown" and path.suffix == ".pt2"):
         try:
@@ -254,11 +270,20 @@ def load_model(
             warnings.simplefilter("ignore", DeprecationWarning)  # torch>=2.10 deprecates jit
             model = torch.jit.load(str(path), map_location=dev)
     except Exception as exc:
+        if kind == "unknown":  # a zip file, but not one torch wrote
+            raise ModelLoadError(_not_a_model(path)) from exc
         raise ModelLoadError(
-            f"{path.name} is not a TorchScript, torch.export or checkpoint file "
-            f"({first_line(exc, 120)})."
+            f"{path.name} is a TorchScript file that this torch {torch.__version__} cannot "
+            f"load ({first_line(exc, 120)}): save it again with this version's "
+            "torch.jit.script(model).save()."
         ) from exc
     return to_eval(model, dev)
+
+
+def _not_a_model(path: Path) -> str:
+    return (f"{path.name} is not a TorchScript, torch.export or checkpoint file, so not a model "
+            "file: choose the file saved with torch.jit.save (.pt), torch.export.save (.pt2), "
+            "or torch.save(model.state_dict()) together with a factory.")
 
 
 def find_devices() -> dict[str, tuple[bool, str]]:

@@ -7,6 +7,9 @@ How :func:`predict` runs a model:
 * Slices (volumes) larger than ``card.input.tile`` are cut into tiles that
   overlap by ``card.input.overlap``; axes shorter than the tile are padded up to
   it (mirrored by default, ``pad_mode``) and cropped back afterwards.
+* A ``torch.export`` program exported at a fixed size runs at that size: its
+  sizes are the tile and its batch the batch size (:mod:`~.exported`), or a
+  card that contradicts them is one sentence naming the field to change.
 * Each batch is normalised on the host in float32 (statistics-based
   normalisations, ``zscore`` and ``percentile``, are computed once over the
   whole image first so that tiles agree), copied through pinned memory with
@@ -38,11 +41,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_segreview._util.arrays import first_line
 from napari_segreview.card.intensity import normalize
 from napari_segreview.card.spec import ModelCard
 from napari_segreview.errors import Cancelled, ModelLoadError
 from napari_segreview.inference import heads as _heads
 from napari_segreview.inference.blending import Accumulator, gaussian_weights
+from napari_segreview.inference.exported import input_shape, program_plan
 from napari_segreview.inference.heads import HeadOutput
 from napari_segreview.inference.models import select_device, select_output, to_eval
 from napari_segreview.inference.tiling import pad_to, tile_grid
@@ -142,15 +147,16 @@ def _layout(image: Any, card: ModelCard) -> tuple[np.ndarray, bool]:
 class _Runner:
     """State of one prediction: open accumulators, finished units, host outputs."""
 
-    def __init__(self, data, card, device, amp, probabilities, normalized, pad_mode):
+    def __init__(self, data, card, device, amp, probabilities, normalized, pad_mode,
+                 program=None):
         self.data, self.card, self.device, self.amp = data, card, device, amp
         self.normalized, self.pad_mode, self.probabilities = normalized, pad_mode, probabilities
         sd = card.input.spatial_dims
         z, *yx, _ = data.shape
         self.units = list(range(z)) if sd == 2 else [0]
         self.shape = tuple(yx) if sd == 2 else (z, *yx)
-        tile = card.input.tile or self.shape
-        self.tile = tuple(int(t) for t in tile)
+        tile, self.batch = program_plan(program, card, self.shape)  # a .pt2's fixed sizes
+        self.tile = tuple(int(t) for t in (tile or self.shape))
         self.eff = tuple(min(t, n) for t, n in zip(self.tile, self.shape, strict=True))
         self.grid = tile_grid(self.shape, self.eff, card.input.overlap)
         self.weights = gaussian_weights(self.eff)
@@ -172,7 +178,8 @@ class _Runner:
         """Gather, normalise and pad the tiles of ``batch`` into one host tensor."""
         sd = self.card.input.spatial_dims
         c = self.data.shape[-1]
-        raw = np.empty((len(batch), c, *self.eff), np.float32)
+        rows = max(len(batch), self.batch or 0)  # a fixed-batch program gets zeros after
+        raw = np.zeros((rows, c, *self.eff), np.float32)
         for i, idx in enumerate(batch):
             u, where = self.items[idx]
             src = self.data[(u, *where)] if sd == 2 else self.data[where]
@@ -188,8 +195,17 @@ class _Runner:
 
     def _forward(self, model, host: torch.Tensor) -> torch.Tensor:
         x = host.to(self.device, non_blocking=True)
-        with _autocast(self.device, self.amp):
-            raw = model(x)
+        try:
+            with _autocast(self.device, self.amp):
+                raw = model(x)
+        except (AssertionError, RuntimeError) as exc:
+            if "Guard failed" not in str(exc) and "Expected input at" not in str(exc):
+                raise
+            raise ModelLoadError(
+                f"the torch.export program refused an input of {' x '.join(map(str, x.shape))} ("
+                f"{first_line(exc)}): set the card's input.tile and the batch size to the "
+                "sizes it was exported for, or export it with dynamic sizes (torch.export.Dim)."
+            ) from exc
         out = select_output(raw, self.card.input)
         expected = (host.shape[0], *self.tile)
         got = (out.shape[0], *out.shape[2:]) if out.ndim == host.ndim else tuple(out.shape)
@@ -321,14 +337,16 @@ def predict(
     device : str or torch.device
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cuda"``, ``"cpu"``...
     batch_size : int
-        Slices (2-D cards) or tiles per forward pass.
+        Slices (2-D cards) or tiles per forward pass. A ``torch.export``
+        program exported with a fixed batch size runs with that one.
     amp : bool
         Autocast (bf16, else fp16) on CUDA; ignored elsewhere.
     probabilities : {None, "float16", "uint8"}
         Also return probabilities, as float16 or as uint8 (``round(p * 255)``).
     progress : callable, optional
-        ``progress(done, total)`` after each batch, counted in tiles (a slice
-        is one tile when it fits the card's tile).
+        ``progress(done, total)`` after each batch: finished slices of all
+        slices for a 2-D card, tiles of all tiles for a 3-D card
+        (:func:`~napari_segreview.inference.words.progress_unit` names the unit).
     cancel : callable or threading.Event, optional
         Checked before each batch; when true (set), :class:`Cancelled` is raised.
     pad_mode : {"reflect", "constant", "edge"}
@@ -372,8 +390,10 @@ def predict(
         c = data.shape[-1]
         data = normalize(data, card.input.normalize, channel_axis=-1 if c > 1 else None)
     model = to_eval(model, dev)
-    runner = _Runner(data, card, dev, amp, probabilities, normalized, pad_mode)
-    total, i, bs = len(runner.items), 0, batch_size
+    runner = _Runner(data, card, dev, amp, probabilities, normalized, pad_mode,
+                     program=input_shape(model))
+    total, i, bs = len(runner.items), 0, runner.batch or batch_size
+    per_slice = len(runner.grid) if card.input.spatial_dims == 2 else None
     with torch.inference_mode():
         while i < total:
             if _is_cancelled(cancel):
@@ -389,7 +409,7 @@ def predict(
             if oom:
                 if runner.device.type == "cuda":
                     torch.cuda.empty_cache()
-                if bs > 1:
+                if bs > 1 and runner.batch is None:
                     bs = max(1, bs // 2)
                     continue
                 if not _can_fall_back(runner.device):
@@ -402,11 +422,11 @@ def predict(
                     "smaller tile."
                 )
                 model = runner.to_cpu(model)
-                bs = batch_size
+                bs = runner.batch or batch_size
                 continue
             i = batch[-1] + 1
-            if progress is not None:
-                progress(i, total)
+            if progress is not None:  # finished slices of a 2-D card, tiles of a 3-D one
+                progress(*((i // per_slice, len(runner.units)) if per_slice else (i, total)))
     z, *yx, _ = data.shape
     spatial = tuple(yx) if flat else (z, *yx)
     return Prediction(

@@ -18,7 +18,10 @@ __getattr__, __dir__, __all__ = attach(
         "nifti": ["import_nibabel", "read_nifti", "read_nifti_array", "write_nifti"],
         "read": [
             "DECLINED_FOLDER_FILES", "LAZY_BYTES", "ImageData", "can_read", "declined_folder",
-            "natural_key", "read_image", "read_images",
+            "display_window", "natural_key", "read_image", "read_images",
+        ],
+        "results": [
+            "HEAD_KINDS", "PROBABILITIES", "head_file", "head_file_name", "probabilities_file",
         ],
         "slices": ["read_picture", "read_slice_folder"],
         "tiff": ["read_tiff", "tiff_spacing"],

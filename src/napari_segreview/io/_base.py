@@ -27,6 +27,7 @@ __all__ = [
     "SLICE_SUFFIXES",
     "TIFF_SUFFIXES",
     "ImageData",
+    "hu_contrast_limits",
     "image_suffix",
     "natural_key",
     "visible_files",
@@ -72,7 +73,9 @@ class ImageData:
     rgb : bool
         True when the last axis holds RGB(A) colour.
     contrast_limits : tuple of float or None
-        Default display range (the DICOM window); None to let napari choose.
+        Default display range: the DICOM window, or a CT preset when the
+        values look like HU (:func:`hu_contrast_limits`); None to let napari
+        choose.
     units : str or None
         Units of the values: ``"HU"`` for rescaled CT, else None.
     notes : tuple of str
@@ -148,6 +151,78 @@ class ImageData:
     def layer_data(self) -> tuple[Any, dict[str, Any], str]:
         """``(data, kwargs, "image")``: one napari LayerData tuple."""
         return self.data, self.layer_kwargs(), "image"
+
+
+#: Values look like Hounsfield units when the lowest is air or a scanner's padding
+#: (-1024, -2048, -3024: between these bounds) ...
+HU_AIR = (-3100.0, -900.0)
+#: ... the highest reaches at least water (0 HU) ...
+HU_TISSUE = 0.0
+#: ... and 99 % of them stay below this (cortical bone and contrast agents; metal is rare).
+HU_TOP = 4000.0
+#: A stack holds bone when at least this share of its voxels is at or above BONE_HU.
+BONE_SHARE, BONE_HU = 0.001, 700.0
+#: Slices (along the first axis) sampled to judge a stack in memory; a lazy stack
+#: (memmap, dask) is judged by its middle slice alone, so opening it reads one slice.
+SAMPLE_SLICES = 8
+
+
+def _sample(data: Any) -> np.ndarray:
+    """Up to :data:`SAMPLE_SLICES` evenly spread slices of a stack (a 2-D image whole)."""
+    if data.ndim < 3:
+        return np.asarray(data)
+    n = int(data.shape[0])
+    lazy = isinstance(data, np.memmap) or not isinstance(data, np.ndarray)
+    if lazy:
+        return np.asarray(data[n // 2])
+    picks = sorted({round(float(i)) for i in np.linspace(0, n - 1, min(n, SAMPLE_SLICES))})
+    return np.stack([np.asarray(data[i]) for i in picks])
+
+
+def hu_contrast_limits(data: Any) -> tuple[float, float] | None:
+    """The CT window to show ``data`` with when its values look like HU, else None.
+
+    The values look like Hounsfield units when the lowest lies between
+    -3100 and -900 (air is -1000; scanners pad with -1024, -2048 or -3024),
+    the highest reaches 0 (water) and 99 % stay below 4000. Such a stack
+    gets the bone window (:data:`~napari_segreview.card.windows.PRESETS`,
+    centre 400, width 1800) when at least 0.1 % of its voxels are 700 HU or
+    more (bone), else the soft-tissue window (centre 40, width 400). Only a
+    few slices are looked at (:data:`SAMPLE_SLICES`; the middle one of a lazy
+    stack), so opening a big stack stays cheap.
+    Unsigned integers (raw scanner values, pictures), RGB and other value
+    ranges give None: napari's own choice.
+
+    Examples
+    --------
+    >>> ct = np.full((4, 8, 8), -1024, np.int16)
+    >>> ct[:, 2:6, 2:6] = 40                        # soft tissue only
+    >>> hu_contrast_limits(ct)
+    (-160.0, 240.0)
+    >>> ct[:, 3, 3] = 1200                          # and bone
+    >>> hu_contrast_limits(ct)
+    (-500.0, 1300.0)
+    >>> hu_contrast_limits(np.linspace(0, 1, 64).reshape(8, 8)) is None    # not HU
+    True
+    >>> hu_contrast_limits(ct.astype(np.uint16)) is None                    # raw values
+    True
+    """
+    from napari_segreview.card.windows import preset_limits
+
+    dtype = np.dtype(data.dtype)
+    if not (np.issubdtype(dtype, np.signedinteger) or np.issubdtype(dtype, np.floating)):
+        return None
+    sample = _sample(data).astype(np.float32, copy=False)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return None
+    low, high = float(sample.min()), float(sample.max())
+    if not (HU_AIR[0] <= low <= HU_AIR[1]) or high < HU_TISSUE:
+        return None
+    if float(np.percentile(sample, 99)) > HU_TOP:
+        return None
+    bone = np.count_nonzero(sample >= BONE_HU) >= BONE_SHARE * sample.size
+    return preset_limits("bone" if bone else "soft tissue")
 
 
 def natural_key(name: str) -> list[Any]:

@@ -182,6 +182,7 @@ def convert_array(
     source: str | None = None,
     regions: Mapping[str, Any] | Sequence[Any] | None = None,
     priority: str | Sequence[int | str] | None = None,
+    painting_order: Sequence[int | str] | None = None,
     overlap: str = "error",
     num_classes: int | None = None,
     names: Sequence[str] | None = None,
@@ -203,7 +204,11 @@ def convert_array(
         Label map -> multi-hot: channel ``c`` covers the labels in ``regions[c]``
         (nnU-Net regions). Without it, each label value ``1..max`` gets a channel.
     priority : "later" or sequence of channel names/indices, optional
-        Stack -> labels: painting order where channels overlap; later wins.
+        Stack -> labels, where channels overlap: every channel, the first
+        listed wins (``"later"``: the later channel of the stack wins).
+    painting_order : sequence of channel names/indices, optional
+        Stack -> labels, where channels overlap: every channel in painting
+        order, the last one painted wins (``priority`` the other way round).
     overlap : {"error", "ignore"}
         Stack -> labels: ``"ignore"`` marks overlapping voxels ``ignore_value``.
     num_classes : int, optional
@@ -233,7 +238,7 @@ def convert_array(
     >>> mh, meta, src = convert_array(lab, to="multihot", regions={"any": [1, 2], "one": [1]})
     >>> mh.tolist(), meta.channel_names, src
     ([[[0, 1], [1, 1]], [[0, 1], [0, 1]]], ('any', 'one'), 'labels')
-    >>> back, meta, src = convert_array(mh, meta, to="labels", priority=["any", "one"])
+    >>> back, meta, src = convert_array(mh, meta, to="labels", priority=["one", "any"])
     >>> back.tolist(), meta.channel_names, src
     ([[0, 2], [1, 2]], ('background', 'any', 'one'), 'multihot')
     """
@@ -248,6 +253,7 @@ def convert_array(
         _refuse("a region table", regions, "when converting to multihot")
     if to != "labels":
         _refuse("a priority", priority, "when converting to labels")
+        _refuse("a painting order", painting_order, "when converting to labels")
         if overlap != "error":
             _refuse("an overlap rule", overlap, "when converting to labels")
     if to != "onehot" and not (to == "multihot" and regions is None):
@@ -260,12 +266,15 @@ def convert_array(
             array, names = _atoms_to_stack(array, meta)
             src_kind = "multihot"
         elif src in ("onehot", "multihot"):
+            unnamed = names is None and meta.channel_names is None
             names = _stack_names(array.shape[0] if array.ndim else 0, names, meta)
+            if unnamed:
+                _names_needed(names, priority, painting_order)
             src_kind = src
         else:  # pragma: no cover - src == to was refused above
             raise FormatError(f"converting to labels needs a channel stack, not {_WHAT[src]}.")
-        return _stack_to_labels(array, src_kind, names, meta, src, priority, overlap,
-                                ignore_value)
+        rule = {"priority": priority, "painting_order": painting_order, "overlap": overlap}
+        return _stack_to_labels(array, src_kind, names, meta, src, rule, ignore_value)
     if to == "atoms":
         if src not in ("onehot", "multihot"):
             raise FormatError(f"converting to atoms needs a multi-hot stack, not {_WHAT[src]}; "
@@ -317,12 +326,25 @@ def _atoms_to_stack(atoms: np.ndarray, meta: ArrayMeta) -> tuple[np.ndarray, tup
     return atoms_to_multihot(atoms, table), table.names
 
 
-def _stack_to_labels(stack, src, names, meta, source_kind, priority, overlap, ignore_value):
+def _names_needed(names: tuple[str, ...], *orders: Any) -> None:
+    """Refuse channel names in a rule for a stack that names no channels (a plain TIFF)."""
+    for order in orders:
+        if order is None or isinstance(order, str):
+            continue
+        unknown = [str(p) for p in order if isinstance(p, str) and p not in names]
+        if unknown:
+            raise FormatError(
+                f"the stack carries no channel names, so {unknown[0]!r} names no channel; "
+                f"give the {len(names)} channels' names in the stack's order (names=..., "
+                "--names a,b,...) or list channel indices (0, 1, ...).")
+
+
+def _stack_to_labels(stack, src, names, meta, source_kind, rule, ignore_value):
     if src == "onehot":  # nothing overlaps, so an overlap rule changes nothing
         labels = onehot_to_labels(stack, ignore_value=ignore_value)
         return labels, ArrayMeta("labels", names, spacing=meta.spacing), source_kind
     kwargs = {} if ignore_value is None else {"ignore_value": ignore_value}
-    labels = multihot_to_labels(stack, priority=priority, overlap=overlap, names=names, **kwargs)
+    labels = multihot_to_labels(stack, names=names, **rule, **kwargs)
     classes = None if "background" in names else ("background", *names)
     return labels, ArrayMeta("labels", classes, spacing=meta.spacing), source_kind
 
@@ -346,8 +368,8 @@ def convert_file(
     force : bool
         Overwrite ``output_path`` if it exists.
     **options
-        ``source``, ``regions``, ``priority``, ``overlap``, ``num_classes``,
-        ``names``, ``ignore_value``: see :func:`convert_array`.
+        ``source``, ``regions``, ``priority``, ``painting_order``, ``overlap``,
+        ``num_classes``, ``names``, ``ignore_value``: see :func:`convert_array`.
 
     Returns
     -------

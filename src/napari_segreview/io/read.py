@@ -3,7 +3,8 @@
 :func:`read_image` opens a path and returns an :class:`ImageData`: the
 voxels (a numpy array, a read-only ``np.memmap`` or a lazy dask array for big
 stacks), the voxel spacing and origin in napari's axis order (``z, y, x``),
-whether it is RGB, the default contrast limits (the DICOM window), the value
+whether it is RGB, the default contrast limits (the DICOM window, or a CT
+preset when the values look like HU: :func:`display_window`), the value
 units (``"HU"`` for rescaled CT) and sentences about anything that was
 assumed. The napari reader, the CLI and the tests all go through it.
 
@@ -45,6 +46,7 @@ from napari_segreview.io._base import (
     SLICE_SUFFIXES,
     TIFF_SUFFIXES,
     ImageData,
+    hu_contrast_limits,
     image_suffix,
     natural_key,
     visible_files,
@@ -58,6 +60,7 @@ __all__ = [
     "ReadError",
     "can_read",
     "declined_folder",
+    "display_window",
     "natural_key",
     "read_image",
     "read_images",
@@ -164,6 +167,40 @@ def _read_array_file(path: Path) -> ImageData:
                      calibrated=bool(spacing))
 
 
+def display_window(image: ImageData, *, lazy: bool = False) -> ImageData:
+    """``image`` with its contrast limits chosen: its own window, else a CT preset for HU.
+
+    Parameters
+    ----------
+    image : ImageData
+    lazy : bool, default False
+        Also judge a lazy stack (memmap, dask): its middle slice is decoded.
+        :func:`read_images` leaves lazy stacks as they are (opening decodes
+        nothing); the napari reader, which shows them at once, passes True.
+
+    A DICOM series keeps its WindowCenter/WindowWidth; a grey stack without a
+    window whose values look like HU (an ImageJ or plain TIFF, a NIfTI, a CT
+    series without a window) gets the bone or soft-tissue preset
+    (:func:`~napari_segreview.io._base.hu_contrast_limits`) instead of the full
+    range of its values (-1024..3000, washed out). Anything else is unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ct = np.full((2, 4, 4), -1024, np.int16)
+    >>> ct[:, 1:3, 1:3] = 1500
+    >>> display_window(ImageData(ct, "ct", Path("ct.tif"), "tiff")).contrast_limits
+    (-500.0, 1300.0)
+    >>> own = ImageData(ct, "ct", Path("ct"), "dicom", contrast_limits=(-160.0, 240.0))
+    >>> display_window(own).contrast_limits
+    (-160.0, 240.0)
+    """
+    if image.contrast_limits is not None or image.rgb or (image.is_lazy and not lazy):
+        return image
+    limits = hu_contrast_limits(image.data)
+    return image if limits is None else replace(image, contrast_limits=limits)
+
+
 def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[ImageData]:
     """Open ``path`` as one or more images: every series of a DICOM folder, else one.
 
@@ -180,7 +217,8 @@ def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Im
     -------
     list of ImageData
         A folder holding several DICOM series gives one per series, the one
-        with most slices first.
+        with most slices first. Contrast limits as :func:`display_window`
+        chooses them (lazy stacks: only their own window).
 
     Raises
     ------
@@ -198,6 +236,10 @@ def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Im
             f"folder ({marker}), not an image; open it with napari (File > Open Folder) or "
             "give the image itself."
         )
+    return [display_window(image) for image in _read_kind(path, lazy)]
+
+
+def _read_kind(path: Path, lazy: bool | None) -> list[ImageData]:
     kind = _kind(path)
     try:
         if kind == "tiff":

@@ -242,26 +242,38 @@ def labels_to_multihot(
     return back(out.reshape((len(value_sets), *arr.shape)))
 
 
-def _painting_order(priority: Any, names: tuple[str, ...]) -> list[int]:
+def _listed_once(order: Sequence[int | str], names: tuple[str, ...], what: str) -> list[int]:
+    idx = [channel_index(p, names) for p in order]
+    if sorted(idx) != list(range(len(names))):
+        raise FormatError(f"{what} must list every channel exactly once ({', '.join(names)}), "
+                          + ("the one that wins first." if what == "priority" else
+                             "in painting order: later entries win."))
+    return idx
+
+
+def _painting_order(priority: Any, painting_order: Any, names: tuple[str, ...]) -> list[int]:
+    """The order channels are painted in (the last painted wins an overlap)."""
+    if priority is not None and painting_order is not None:
+        raise FormatError("give either a priority (the first listed wins) or a painting_order "
+                          "(the last listed wins), not both.")
+    if painting_order is not None:
+        if isinstance(painting_order, str):
+            raise FormatError(f"painting_order must be a list of channels, not "
+                              f"{painting_order!r}.")
+        return _listed_once(painting_order, names, "painting_order")
     if priority is None or priority == "later":
         return list(range(len(names)))
     if isinstance(priority, str):
-        raise FormatError(
-            f"priority must be 'later' or a list of channels, not {priority!r}."
-        )
-    order = [channel_index(p, names) for p in priority]
-    if sorted(order) != list(range(len(names))):
-        raise FormatError(
-            f"priority must list every channel exactly once ({', '.join(names)}), "
-            f"in painting order: later entries win."
-        )
-    return order
+        raise FormatError(f"priority must be 'later' or a list of channels (the first listed "
+                          f"wins), not {priority!r}.")
+    return _listed_once(priority, names, "priority")[::-1]
 
 
 def multihot_to_labels(
     multihot: Any,
     *,
     priority: str | Sequence[int | str] | None = None,
+    painting_order: Sequence[int | str] | None = None,
     overlap: str = "error",
     ignore_value: int = IGNORE,
     names: Sequence[str] | None = None,
@@ -269,19 +281,28 @@ def multihot_to_labels(
     """Paint channel ``c`` as label ``c + 1`` into one label map.
 
     Lossless when channels do not overlap. Where they do, the rule must be
-    explicit: ``priority`` (``"later"``, or channels in painting order, later
-    entries win) or ``overlap="ignore"`` (overlaps get ``ignore_value``).
+    explicit: ``priority`` (every channel, the first listed wins; ``"later"``:
+    later channels of the stack win), ``painting_order`` (every channel in the
+    order they are painted: the last listed wins) or ``overlap="ignore"``
+    (overlaps get ``ignore_value``).
 
     Parameters
     ----------
     multihot : array or tensor, shape (C, [Z,] Y, X), values 0/1
     priority : "later" or sequence of channel names/indices, optional
+        Who wins an overlap: the first listed (as in the Review panel's
+        priority list, "top wins"), or the later channel with ``"later"``.
+    painting_order : sequence of channel names/indices, optional
+        The same rule the other way round: channels in painting order, the
+        last one painted wins.
     overlap : {"error", "ignore", "priority"}
-        ``"priority"`` is implied when ``priority`` is given.
+        ``"priority"`` is implied when ``priority`` or ``painting_order`` is
+        given (``"later"`` without either).
     ignore_value : int
         Value for overlapping voxels with ``overlap="ignore"``.
     names : sequence of str, optional
-        Channel names, used in messages and to resolve ``priority``.
+        Channel names, used in messages and to resolve the channels named in
+        ``priority`` and ``painting_order``.
 
     Raises
     ------
@@ -294,6 +315,10 @@ def multihot_to_labels(
     >>> m = np.array([[[1, 1, 0]], [[0, 1, 1]]])
     >>> multihot_to_labels(m, priority="later")
     array([[1, 2, 2]], dtype=uint8)
+    >>> multihot_to_labels(m, priority=["a", "b"], names=["a", "b"])      # a wins
+    array([[1, 1, 2]], dtype=uint8)
+    >>> multihot_to_labels(m, painting_order=["a", "b"], names=["a", "b"])  # b painted last
+    array([[1, 2, 2]], dtype=uint8)
     >>> multihot_to_labels(m, overlap="ignore")
     array([[  1, 255,   2]], dtype=uint8)
     """
@@ -301,11 +326,13 @@ def multihot_to_labels(
     names = channel_names(arr.shape[0], names)
     if overlap not in ("error", "ignore", "priority"):
         raise FormatError(f"overlap must be 'error', 'ignore' or 'priority', not {overlap!r}.")
-    if priority is not None and overlap == "ignore":
+    ruled = priority is not None or painting_order is not None
+    if ruled and overlap == "ignore":
         raise FormatError("give either a priority or overlap='ignore', not both.")
-    if overlap == "priority" and priority is None:
+    if overlap == "priority" and not ruled:
         priority = "later"
-    order = _painting_order(priority, names)
+    order = _painting_order(priority, painting_order, names)
+    ruled = priority is not None or painting_order is not None
     n_ch = arr.shape[0]
     if overlap == "ignore" and 0 < ignore_value <= n_ch:
         raise FormatError(
@@ -315,11 +342,11 @@ def multihot_to_labels(
     flat, spatial = flat_channels(arr), arr.shape[1:]
     top = max(n_ch, ignore_value if overlap == "ignore" else 0)
     out = np.empty(flat.shape[1], label_dtype(top))
-    strict = priority is None and overlap == "error"
+    strict = not ruled and overlap == "error"
     for s in blocks(flat.shape[1]):
         lab = out[s]
         lab[...] = 0
-        cnt = np.zeros(s.stop - s.start, np.uint16) if priority is None else None
+        cnt = np.zeros(s.stop - s.start, np.uint16) if not ruled else None
         for c in order:
             m = as_mask_u8(flat[c, s])
             if cnt is not None:
@@ -342,8 +369,8 @@ def _overlap_error(arr: np.ndarray, flat: np.ndarray, names: tuple[str, ...]) ->
     at = f"slice {first[0]}" if len(spatial) >= 3 else f"{first}"
     return OverlapError(
         f"{total} voxels belong to more than one channel ({pairs}), first at {at}, "
-        "and a label map holds one value per voxel: pass a priority (later "
-        "channels win) or overlap='ignore' to mark them 255, or keep the multi-hot "
+        "and a label map holds one value per voxel: pass a priority (every channel, "
+        "the first listed wins) or overlap='ignore' to mark them 255, or keep the multi-hot "
         "stack (BCEWithLogitsLoss) or its atoms.",
         report,
     )

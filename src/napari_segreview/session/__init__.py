@@ -8,6 +8,7 @@ from napari_segreview._util.lazy import attach
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "export": ["ExportFile", "export_files", "file_stem", "read_export_file"],
         "format": [
             "FORMAT", "FORMAT_VERSION", "MIGRATIONS", "SESSION_FILE", "SUFFIX", "Changes",
             "LayerRecord", "LayerUpdate", "default_folder", "find_session", "full_update",

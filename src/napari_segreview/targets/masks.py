@@ -85,12 +85,13 @@ background mask out (or convert the one-hot stack with `segreview convert --to l
 
 
 def softmax_from_masks(head: HeadSpec, masks: Sequence[Any], *, priority: Any = None,
-                       overlap: str = "error") -> np.ndarray:
+                       painting_order: Any = None, overlap: str = "error") -> np.ndarray:
     """Paint one binary mask per non-background class into the head's label map.
 
     ``masks[i]`` becomes class ``i + 1``. Masks that overlap need a rule:
-    ``priority`` ("later" or the class names in painting order, later wins) or
-    ``overlap="ignore"`` (overlaps get 255); without one,
+    ``priority`` (the class names, the first listed wins; ``"later"``: later
+    classes win), ``painting_order`` (the class names in painting order, the
+    last one wins) or ``overlap="ignore"`` (overlaps get 255); without one,
     :class:`~napari_segreview.errors.OverlapError` says where they overlap.
     A background mask among them (see :func:`check_class_masks`) is refused.
 
@@ -107,8 +108,8 @@ def softmax_from_masks(head: HeadSpec, masks: Sequence[Any], *, priority: Any = 
     stack = np.stack([np.asarray(m) != 0 for m in masks]).view(np.uint8)
     names = head.channels[1:]
     check_class_masks(names, stack, head=head.name)
-    return multihot_to_labels(stack, priority=priority, overlap=overlap, names=names,
-                              ignore_value=IGNORE)
+    return multihot_to_labels(stack, priority=priority, painting_order=painting_order,
+                              overlap=overlap, names=names, ignore_value=IGNORE)
 
 
 def overlap_sentence(exc: Exception, remedy: str) -> str:

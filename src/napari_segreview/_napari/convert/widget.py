@@ -5,8 +5,11 @@ one binary Labels layer each. This widget turns several layers into one
 integer Labels layer (with an explicit overlap rule, or losslessly as atoms)
 and back, calling the same core functions as ``segreview convert``. A label
 map among the inputs (a softmax head's decision layer, or a label map made
-here) counts as one channel per class. The conversion runs in a worker thread
-(:mod:`.work`, no Qt); the layer list follows the viewer's (:mod:`.._pickers`).
+here) counts as one channel per class. The new layer is named after its
+sources (or their head) and its kind, e.g. ``whole + parts (label map)``; an
+overlap error names the panel's own choices. The conversion runs in a worker
+thread (:mod:`.work`, no Qt); the layer list follows the viewer's
+(:mod:`.._pickers`).
 
 Script use: :meth:`ConvertWidget.select` layers by name (or set
 ``picker.value`` to layers).
@@ -21,13 +24,22 @@ from napari.layers import Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QWidget
 
 from napari_segreview._napari._meta import meta
-from napari_segreview._napari._panel import RULES, failure_text, show_failure
+from napari_segreview._napari._panel import RULES, failure_text, scroll_panel, show_failure
 from napari_segreview._napari._pickers import LayerSync, layer_picker, layers_in_order
-from napari_segreview._napari.convert.work import check_unique, combine, layer_channels, split_all
+from napari_segreview._napari.convert.work import (
+    check_unique,
+    combine,
+    layer_channels,
+    output_name,
+    overlap_remedy,
+    split_all,
+)
+from napari_segreview.errors import OverlapError
 from napari_segreview.labels import formats
+from napari_segreview.targets.masks import overlap_sentence
 
 if TYPE_CHECKING:
     import napari
@@ -69,7 +81,7 @@ class ConvertWidget(QWidget):
         form = QFormLayout()
         form.addRow("Conversion", self.mode)
         form.addRow("Overlaps", self.rule)
-        layout = QVBoxLayout(self)
+        layout = scroll_panel(self)
         layout.addWidget(QLabel("Labels layers (in painting order; a label map counts as "
                                 "one channel per class):"))
         layout.addWidget(self.layers)
@@ -112,7 +124,9 @@ class ConvertWidget(QWidget):
                 per_layer = [(x.name, layer_channels(x)) for x in layers]
                 channels = [c for _, cs in per_layer for c in cs]
                 check_unique(channels, [n for n, cs in per_layer for _ in cs])
-                args = (channels, mode, RULES[self.rule.currentText()], common)
+                what = "label map" if mode == "to_labels" else "atoms"
+                name = output_name(names, [meta(x) for x in layers], what)
+                args = (channels, mode, RULES[self.rule.currentText()], common, name)
         except formats.FormatError as exc:
             self._fail(exc)
             return None
@@ -130,7 +144,10 @@ class ConvertWidget(QWidget):
         self.button.setEnabled(True)
 
     def _fail(self, exc: BaseException) -> None:
-        msg = failure_text(exc, "conversion", "nothing was added")
+        if isinstance(exc, OverlapError):      # the core names API arguments; say our choices
+            msg = overlap_sentence(exc, overlap_remedy(RULES, MODES))
+        else:
+            msg = failure_text(exc, "conversion", "nothing was added")
         show_failure(self.status, msg)
         self.failed.emit(msg)
 
@@ -138,12 +155,13 @@ class ConvertWidget(QWidget):
         added = [self.viewer.add_labels(data, **kw).name for data, kw in outputs]
         kinds = {meta(self.viewer.layers[n]).get("kind") for n in added}
         if kinds == {"labels"}:
-            msg = "Made one label map (label i = channel i, listed in its metadata 'classes')."
+            msg = (f"Made the label map {added[0]!r} (label i = channel i, listed in its "
+                   "metadata 'classes').")
         elif kinds == {"atoms"}:
             table = formats.AtomTable.from_dict(
                 meta(self.viewer.layers[added[0]])["atom_table"])
-            msg = (f"Made {table.n_atoms - 1} atoms from {len(table.names)} channels "
-                   "(table in metadata).")
+            msg = (f"Made {added[0]!r}: {table.n_atoms - 1} atoms from {len(table.names)} "
+                   "channels (table in metadata).")
         else:
             msg = f"Split into {len(added)} binary layers: {', '.join(added)}."
         self.status.setText(msg)

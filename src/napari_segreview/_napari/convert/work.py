@@ -20,7 +20,50 @@ from napari_segreview._util.arrays import blocks
 from napari_segreview.errors import FormatError
 from napari_segreview.labels import formats
 
-__all__ = ["build_stack", "check_unique", "combine", "layer_channels", "split", "split_all"]
+__all__ = ["build_stack", "check_unique", "combine", "layer_channels", "output_name",
+           "overlap_remedy", "split", "split_all"]
+
+#: How many source names an output layer's name lists before "+ N more".
+NAMED = 3
+
+
+def output_name(layer_names: list[str], metas: list[dict], what: str) -> str:
+    """The name of a layer made from ``layer_names``: its sources (or their head) and ``what``.
+
+    Layers that are all channels of one model head give the head's name;
+    otherwise the layers' names are listed (three at most).
+
+    Examples
+    --------
+    >>> output_name(["whole", "parts"], [{}, {}], "label map")
+    'whole + parts (label map)'
+    >>> sig = {"head": "bone", "head_kind": "sigmoid"}
+    >>> output_name(["cortex", "marrow"], [{**sig, "channel": "cortex"},
+    ...                                    {**sig, "channel": "marrow"}], "atoms")
+    'bone (atoms)'
+    >>> output_name(["a", "b", "c", "d", "e"], [{}] * 5, "label map")
+    'a + b + c + 2 more (label map)'
+    """
+    heads = {m.get("head") for m in metas}
+    if len(layer_names) > 1 and len(heads) == 1 and None not in heads:
+        return f"{heads.pop()} ({what})"
+    shown = layer_names[:NAMED]
+    more = f" + {len(layer_names) - NAMED} more" if len(layer_names) > NAMED else ""
+    return f"{' + '.join(shown)}{more} ({what})"
+
+
+def overlap_remedy(rules: dict[str, dict], modes: dict[str, str]) -> str:
+    """What an overlap error tells the Convert panel's user: its own choices, by their texts.
+
+    Examples
+    --------
+    >>> overlap_remedy({"Refuse": {"overlap": "error"}, "Later wins": {"priority": "later"}},
+    ...                {"to atoms": "to_atoms"})
+    "under Overlaps choose 'Later wins', or convert with 'to atoms' to keep every overlap."
+    """
+    ways = " or ".join(repr(k) for k, v in rules.items() if v != {"overlap": "error"})
+    atoms = next(k for k, v in modes.items() if v == "to_atoms")
+    return f"under Overlaps choose {ways}, or convert with {atoms!r} to keep every overlap."
 
 
 def layer_channels(layer: Any) -> list[tuple[str, Any, int | None]]:
@@ -81,17 +124,21 @@ def build_stack(channels: list[tuple[str, Any, int | None]]) -> np.ndarray:
     return stack
 
 
-def combine(channels, mode: str, rule: dict, common: dict) -> list[tuple[np.ndarray, dict]]:
-    """Worker side of 'binary layers -> label map / atoms': the layer to add."""
+def combine(channels, mode: str, rule: dict, common: dict,
+            name: str | None = None) -> list[tuple[np.ndarray, dict]]:
+    """Worker side of 'binary layers -> label map / atoms': the layer to add.
+
+    ``name`` is the new layer's (:func:`output_name`); by default its kind.
+    """
     stack = build_stack(channels)
     names = [n for n, _, _ in channels]
     if mode == "to_labels":
         labels = formats.multihot_to_labels(stack, names=names, **rule)
         md = {"kind": "labels", "classes": ["background", *names]}
-        return [(labels, {"name": "label map", "metadata": {KEY: md}, **common})]
+        return [(labels, {"name": name or "label map", "metadata": {KEY: md}, **common})]
     atoms, table = formats.multihot_to_atoms(stack, names)
     md = {"kind": "atoms", "atom_table": table.to_dict()}
-    return [(atoms, {"name": "atoms", "metadata": {KEY: md}, **common})]
+    return [(atoms, {"name": name or "atoms", "metadata": {KEY: md}, **common})]
 
 
 def split(layer_name: str, data: Any, md: dict, common: dict) -> list[tuple[np.ndarray, dict]]:

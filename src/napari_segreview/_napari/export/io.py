@@ -1,7 +1,10 @@
 """napari reader of training-target exports, and writers of Labels layers as targets.
 
 * :func:`get_export_reader`: opens an export folder, a case folder or a case
-  manifest (tif/npz exports and nnU-Net datasets written by SegReview) and
+  manifest (tif/npz exports and nnU-Net datasets written by SegReview), or the
+  export's ``segreview-export.json`` (or nnU-Net's ``dataset.json``) for the
+  whole export: napari's own reader claims no ``.json``, so File > Open on
+  that file needs no reader choice. It
   rebuilds the layers that were exported: the image and, per head, the label
   map layer (softmax) or one binary layer per channel (sigmoid), with the
   names, dtypes, scale and ``segreview`` metadata they had (the ``prediction``
@@ -22,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from napari_segreview._napari._colours import label_colormap, mask_colormap
 from napari_segreview._napari._layers import channel_name
 from napari_segreview._napari._meta import KEY, LIVE_KEYS, json_meta, meta
+from napari_segreview._util.markers import EXPORT_MARKER, NNUNET_DATASET
 from napari_segreview.errors import FormatError
 from napari_segreview.io.arrayfiles import ArrayMeta, write_array
 from napari_segreview.labels.checks import check_binary
@@ -55,6 +60,8 @@ def get_export_reader(path: str | list[str]) -> Any:
     is_case = p == root or (p.is_dir() and (p / "manifest.json").is_file()) or (
         p.is_file() and p.suffix == ".json" and p.name != "dataset.json"
         and (p.name == "manifest.json" or p.parent.name == "manifests"))
+    if p.is_file() and p.parent == root and p.name in (EXPORT_MARKER, NNUNET_DATASET):
+        return _read  # the export's marker (or nnU-Net's dataset.json): the whole export
     return _read if is_case else None
 
 
@@ -62,6 +69,8 @@ def _read(path: str | list[str]) -> list[tuple]:
     if isinstance(path, (list, tuple)):
         path = path[0]
     root = find_export_root(Path(path))
+    if Path(path).name in (EXPORT_MARKER, NNUNET_DATASET) and Path(path).parent == root:
+        path = root
     layers: list[tuple] = []
     for case in read_export(path):
         layers.extend(case_layer_data(case, root))
@@ -138,6 +147,8 @@ def case_layer_data(case: ExportedCase, folder: Any = None) -> list[tuple]:
         if rec.get("dtype"):
             data = data.astype(np.dtype(rec["dtype"]), copy=False)
         kw = _kwargs(rec, f"{case.name} {ch or t.head}", case.spacing, bind)
+        # the same colour per channel name as the prediction and the ground truth
+        kw["colormap"] = mask_colormap(ch) if ch is not None else label_colormap(t.channels)
         out.append((np.ascontiguousarray(data), kw, "labels"))
     return out
 

@@ -41,12 +41,11 @@ from qtpy.QtWidgets import (
     QListWidget,
     QPlainTextEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from napari_segreview._napari._meta import meta
-from napari_segreview._napari._panel import RULES, show_failure
+from napari_segreview._napari._panel import RULES, fit_rows, scroll_panel, show_failure
 from napari_segreview._napari._pickers import LayerSync, layer_picker, layers_in_order
 from napari_segreview._napari.export.case import build_case
 from napari_segreview._napari.export.io import layer_record
@@ -113,6 +112,9 @@ class ExportWidget(QWidget):
         self.stats_view = QPlainTextEdit()
         self.stats_view.setReadOnly(True)
         self.stats_view.setObjectName("export_statistics")
+        self.stats_view.setMinimumHeight(6 * self.stats_view.fontMetrics().lineSpacing())
+        for view in (self.sigmoid_list, self.softmax_list):
+            fit_rows(view)  # every preselected head shows, not a fixed four-row box
         self.status = QLabel("")
         self.status.setWordWrap(True)
         form = QFormLayout()
@@ -124,7 +126,7 @@ class ExportWidget(QWidget):
         form.addRow("Overlaps (softmax)", self.rule)
         form.addRow("Ignore mask", self.ignore_layer)
         form.addRow("Class weights", self.weights)
-        layout = QVBoxLayout(self)
+        layout = scroll_panel(self)
         layout.addLayout(form)
         layout.addWidget(QLabel("Sigmoid target (multi-hot, BCEWithLogitsLoss):"))
         layout.addWidget(self.sigmoid_list)

@@ -19,6 +19,7 @@ from qtpy.QtCore import QObject, Signal
 
 from napari_segreview._napari.predict.run import error_message, run_model
 from napari_segreview.errors import Cancelled
+from napari_segreview.inference.words import progress_unit
 
 __all__ = ["PredictionJob"]
 
@@ -27,11 +28,12 @@ class PredictionJob(QObject):
     """One prediction at a time; :attr:`record` says what runs and how far it got.
 
     ``record`` is the dict given to :meth:`start`, kept up to date with
-    ``done`` and ``total`` (batches of tiles); it needs ``image_name`` and
-    ``card_name`` for the sentences.
+    ``done`` and ``total`` and their ``unit`` (``"slices"`` for a 2-D card,
+    ``"tiles"`` for a 3-D one, as predict counts them); it needs
+    ``image_name`` and ``card_name`` for the sentences.
     """
 
-    #: Tiles done and their total, on the GUI thread.
+    #: Slices (2-D card) or tiles (3-D card) done and their total, on the GUI thread.
     progressed = Signal(int, int)
     #: The :class:`~napari_segreview.inference.predict.Prediction`.
     returned = Signal(object)
@@ -64,9 +66,10 @@ class PredictionJob(QObject):
         ``batch_size``, ``probabilities``).
         """
         self.record = record
-        record.update(done=0, total=0)
+        record.update(done=0, total=0, unit=progress_unit(card))
         self._cancel = threading.Event()
-        self._pbar = progress(total=0, desc=f"Predicting {record['image_name']}")
+        self._pbar = progress(total=0, desc=f"Predicting {record['image_name']} "
+                                            f"({record['unit']})")
         self.worker = create_worker(
             run_model, image, model, card, progress=self._tick.emit, cancel=self._cancel,
             **options, _start_thread=False,
@@ -90,7 +93,8 @@ class PredictionJob(QObject):
         rec = self.record
         if isinstance(exc, Cancelled):
             done, total = rec.get("done", 0), rec.get("total", 0)
-            where = f" after {done} of {total} tiles" if total else ""
+            unit = rec.get("unit", "tiles")
+            where = f" after {done} of {total} {unit}" if total else ""
             self.cancelled.emit(f"Prediction cancelled{where}: no layers were added.")
             return
         self.failed.emit(error_message(exc, rec.get("image_name", ""), rec.get("card_name", "")))

@@ -30,11 +30,15 @@ from typing import Any
 
 import numpy as np
 
+from napari_segreview._napari._colours import (
+    BACKGROUND,
+    channel_color,
+    label_colormap,
+    mask_colormap,
+)
 from napari_segreview._napari._meta import KEY
 
 __all__ = [
-    "BACKGROUND",
-    "PALETTE",
     "channel_colors",
     "layer_name",
     "prediction_layers",
@@ -42,16 +46,6 @@ __all__ = [
     "unique_name",
 ]
 
-#: Colours given to the card's channels in order (softmax backgrounds excluded):
-#: a probability layer ramps from black to its colour, the decision uses it flat.
-PALETTE = (
-    "#ff00ff", "#00ffff", "#ffff00", "#00ff00", "#ff8000",
-    "#4080ff", "#ff4060", "#a060ff", "#80ffc0", "#c08040",
-)
-#: Colour of a softmax head's background channel (its probability is hidden).
-BACKGROUND = "#808080"
-#: Colour of label values a layer does not know (painted by hand, e.g. 255).
-UNKNOWN = "#ffffff"
 #: Opacity of decision layers over the image.
 LABEL_OPACITY = 0.6
 #: Opacity of probability layers (additive blending).
@@ -96,10 +90,11 @@ def layer_name(head: Any, channel: str | None = None, probability: bool = False)
 
 
 def channel_colors(card: Any) -> dict[str, str]:
-    """A hex colour per output channel: :data:`PALETTE` in order, grey for backgrounds.
+    """A hex colour per output channel: its name's (:func:`.._colours.channel_color`).
 
-    A softmax head's first channel is its background (class 0): it gets
-    :data:`BACKGROUND` and no palette colour.
+    The same channel name has the same colour in every run, in the ground
+    truth and in what is read back. A softmax head's first channel is its
+    background (class 0), grey whatever its name.
 
     Examples
     --------
@@ -107,18 +102,15 @@ def channel_colors(card: Any) -> dict[str, str]:
     >>> card = ModelCard.from_dict({"heads": [
     ...     {"name": "whole", "kind": "sigmoid", "channels": ["whole"]},
     ...     {"name": "parts", "kind": "softmax", "channels": ["background", "a", "b"]}]})
-    >>> channel_colors(card)
-    {'whole': '#ff00ff', 'background': '#808080', 'a': '#00ffff', 'b': '#ffff00'}
+    >>> channel_colors(card) == {"whole": channel_color("whole"), "background": "#808080",
+    ...                          "a": channel_color("a"), "b": channel_color("b")}
+    True
     """
     colors: dict[str, str] = {}
-    i = 0
     for head in card.heads:
         for j, channel in enumerate(head.channels):
-            if head.kind == "softmax" and j == 0:
-                colors[channel] = BACKGROUND
-            else:
-                colors[channel] = PALETTE[i % len(PALETTE)]
-                i += 1
+            background = head.kind == "softmax" and j == 0
+            colors[channel] = BACKGROUND if background else channel_color(channel)
     return colors
 
 
@@ -209,11 +201,9 @@ def prediction_layers(
                 }, "image"))
         dm = {"kind": "decision", **hm}
         if head.kind == "softmax":
-            cmap: dict[Any, str] = {0: "transparent", None: UNKNOWN}
-            cmap.update({k: colors[c] for k, c in enumerate(head.channels) if k > 0})
             decisions.append((np.array(out.decision, copy=True), {
                 "name": layer_name(head),
-                "colormap": cmap,
+                "colormap": label_colormap(head.channels),
                 "opacity": LABEL_OPACITY,
                 "features": {"index": list(range(len(head.channels))),
                              "class": list(head.channels)},
@@ -227,7 +217,7 @@ def prediction_layers(
             mask = out.decision[j]
             decisions.append((np.array(mask, dtype=np.uint8, copy=True), {
                 "name": layer_name(head, channel),
-                "colormap": {0: "transparent", 1: colors[channel], None: UNKNOWN},
+                "colormap": mask_colormap(channel),
                 "opacity": LABEL_OPACITY,
                 "metadata": {KEY: {**dm, "channel": channel, "card": card.to_dict(),
                                    "prediction": _read_only(mask)}},

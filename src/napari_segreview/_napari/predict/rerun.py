@@ -6,12 +6,19 @@ decision layers nobody edited; an edited decision layer is kept under
 ``"<name> (edited)"`` and marked superseded, so no correction is lost.
 :func:`plan_rerun` decides from the layers in the viewer; the Predict widget
 only applies the plan.
+
+Another model's results on the same image (or the same model's on another
+image) take the same layer names, so :func:`result_name` tells them apart by
+what differs: ``bone`` and ``bone [other-model]`` (the model card's ``name``),
+or ``whole [second CT]`` (the image). A re-run removes its own layers first,
+so it gets the names it had.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +26,7 @@ import numpy as np
 from napari_segreview._napari._meta import meta
 from napari_segreview._napari.predict.layers import unique_name
 
-__all__ = ["RerunPlan", "is_edited", "plan_rerun"]
+__all__ = ["RerunPlan", "is_edited", "plan_rerun", "result_name"]
 
 
 def is_edited(layer: Any) -> bool:
@@ -116,3 +123,40 @@ def plan_rerun(layers: Iterable[Any], run: str) -> RerunPlan:
             else:
                 plan.remove.append(layer)
     return plan
+
+
+def result_name(name: str, layers: Iterable[Any], *, image_name: str,
+                model_path: str | Path, model_name: str) -> str:
+    """The name a new result layer takes: ``name``, or ``name`` tagged with what differs.
+
+    ``name`` when no layer has it. When a layer of the same model file on
+    another image has it: ``"<name> [<image_name>]"``. Otherwise (another
+    model, or a layer that is not a result): ``"<name> [<model_name>]"``, the
+    model card's name; ``"<name> [<model_name>, <model file>]"`` when that is
+    taken too (two model files whose cards share a name), then counted up.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as L
+    >>> a = L(name="bone", metadata={"segreview": {"model": "/m/a.pt", "image": "ct"}})
+    >>> result_name("bone", [a], image_name="ct", model_path="/m/b.pt", model_name="net-b")
+    'bone [net-b]'
+    >>> b = L(name="bone [net-b]", metadata={"segreview": {"model": "/m/b.pt", "image": "ct"}})
+    >>> result_name("bone", [a, b], image_name="ct", model_path="/m/c.pt", model_name="net-b")
+    'bone [net-b, c.pt]'
+    >>> result_name("bone", [a], image_name="ct 2", model_path="/m/a.pt", model_name="net-a")
+    'bone [ct 2]'
+    >>> result_name("liver", [a], image_name="ct", model_path="/m/b.pt", model_name="net-b")
+    'liver'
+    """
+    by_name = {layer.name: layer for layer in layers}
+    if name not in by_name:
+        return name
+    same_model = meta(by_name[name]).get("model") == str(model_path)
+    candidates = [f"{name} [{image_name if same_model else model_name}]"]
+    if not same_model:
+        candidates.append(f"{name} [{model_name}, {Path(model_path).name}]")
+    for candidate in candidates:
+        if candidate not in by_name:
+            return candidate
+    return unique_name(candidates[-1], by_name)

@@ -13,16 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from napari_segreview._util.arrays import first_line
+from napari_segreview.card.fit import fit_input
 from napari_segreview.errors import FormatError
+from napari_segreview.inference.words import model_failure
 
-__all__ = ["DEVICES", "card_summary", "check_paths", "error_message", "find_devices",
-           "model_input", "run_model"]
+__all__ = ["DEVICES", "FACTORY_OPTION", "card_summary", "check_paths", "error_message",
+           "find_devices", "model_input", "run_model"]
 
 #: The device choices, in the order the widget lists them.
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+#: How the panel's user gives a factory, in the sentence about a checkpoint without one.
+FACTORY_OPTION = "fill in Factory with package.module:function"
 
 
 def find_devices() -> dict[str, tuple[bool, str]]:
@@ -69,13 +72,17 @@ def run_model(image: Any, model_path: str, card: Any, *, factory: str | None = N
     from napari_segreview.inference.predict import predict
 
     dev = select_device(device)
-    model = load_model(model_path, factory=factory or None, device=dev)
+    model = load_model(model_path, factory=factory or None, device=dev,
+                       factory_option=FACTORY_OPTION)
     return predict(image, model, card, device=dev, batch_size=batch_size,
                    probabilities=probabilities, progress=progress, cancel=cancel)
 
 
 def model_input(data: Any, rgb: bool, card: Any, name: str) -> Any:
     """The part of an image layer's data the card's model takes, or one clear sentence.
+
+    :func:`napari_segreview.card.fit.fit_input`, the decision ``segreview
+    predict`` makes too, worded for an image layer.
 
     Parameters
     ----------
@@ -99,6 +106,7 @@ def model_input(data: Any, rgb: bool, card: Any, name: str) -> Any:
 
     Examples
     --------
+    >>> import numpy as np
     >>> from napari_segreview.card.spec import ModelCard
     >>> rgb_card = ModelCard.from_dict({"input": {"channels": 3}, "heads": [
     ...     {"name": "fg", "kind": "sigmoid", "channels": ["fg"]}]})
@@ -111,42 +119,7 @@ def model_input(data: Any, rgb: bool, card: Any, name: str) -> Any:
 input.channels) but the image layer 'ct' is grey: choose an RGB image layer, or a card and \
 model with input.channels: 1.
     """
-    shape = tuple(getattr(data, "shape", np.shape(data)))
-    want, dims = card.input.channels, card.input.spatial_dims
-    if want == 1 and rgb:
-        raise FormatError(
-            f"the model takes 1 input channel (the card's input.channels) but the image layer "
-            f"{name!r} is RGB: choose a grey image layer, or a card and model with "
-            "input.channels: 3."
-        )
-    if want > 1:
-        if not rgb:
-            raise FormatError(
-                f"the model takes {want} input channels (the card's input.channels) but the "
-                f"image layer {name!r} is grey: choose an RGB image layer, or a card and model "
-                "with input.channels: 1."
-            )
-        have = shape[-1]
-        if have == 4 and want == 3:
-            return data[..., :3]  # RGBA image, RGB model: the alpha channel is not an input
-        if have != want:
-            raise FormatError(
-                f"the model takes {want} input channels but the image layer {name!r} has "
-                f"{have}: choose an image with {want} channels or the card that fits the model."
-            )
-    spatial = len(shape) - (1 if rgb else 0)
-    if spatial not in (2, 3):
-        raise FormatError(
-            f"the image layer {name!r} has {spatial} axes besides colour {shape}, but a model "
-            "runs on one 2-D image or a (Z, Y, X) stack: open channels or time points as "
-            "separate layers."
-        )
-    if dims == 3 and spatial == 2:
-        raise FormatError(
-            f"the card describes a 3-D model, which needs a (Z, Y, X) stack, but the image "
-            f"layer {name!r} is one 2-D image {shape}: choose a stack or a 2-D card."
-        )
-    return data
+    return fit_input(data, rgb, card, name, noun="image layer")
 
 
 def error_message(exc: BaseException, image_name: str, card_name: str) -> str:
@@ -173,8 +146,7 @@ def error_message(exc: BaseException, image_name: str, card_name: str) -> str:
         return (f"PyTorch cannot be imported in napari's Python ({first_line(exc)}): install "
                 "torch into the environment napari runs in and restart napari.")
     if isinstance(exc, RuntimeError):
-        return (f"the model failed on {image_name!r} ({first_line(exc)}); check that the "
-                f"card {card_name} describes this model's input (channels, spatial_dims, tile).")
+        return model_failure(exc, image_name, card_name)
     return f"the prediction failed ({type(exc).__name__}: {first_line(exc)})."
 
 

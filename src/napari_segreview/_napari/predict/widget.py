@@ -20,6 +20,7 @@ Driving it from a script (the fields are public attributes)::
 
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import partial
 from pathlib import Path
@@ -27,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer, Signal
-from qtpy.QtWidgets import QProgressBar, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QProgressBar, QPushButton
 
 from napari_segreview._napari._meta import KEY, meta
+from napari_segreview._napari._panel import scroll_panel
 from napari_segreview._napari.predict.form import PredictForm, row
 from napari_segreview._napari.predict.job import PredictionJob
-from napari_segreview._napari.predict.layers import prediction_layers, run_id, unique_name
-from napari_segreview._napari.predict.rerun import plan_rerun
+from napari_segreview._napari.predict.layers import prediction_layers, run_id
+from napari_segreview._napari.predict.rerun import plan_rerun, result_name
 from napari_segreview._napari.predict.run import check_paths, error_message, model_input
 from napari_segreview.card.spec import load_card
 from napari_segreview.errors import FormatError
@@ -68,7 +70,7 @@ class PredictWidget(PredictForm):
         self.progress.setRange(0, 1)
         for name in FIELDS:
             getattr(self, name).setObjectName(f"segreview_predict_{name}")
-        layout = QVBoxLayout(self)
+        layout = scroll_panel(self)
         layout.addLayout(self.form)
         layout.addLayout(row(self.run_button, self.cancel_button))
         layout.addWidget(self.progress)
@@ -81,6 +83,8 @@ class PredictWidget(PredictForm):
         self.job.failed.connect(self._fail)
         self.job.cancelled.connect(self._on_cancelled)
         self.job.finished.connect(self._on_finished)
+        self._shown: tuple | None = None  # (run id, layers added, image) the status reports
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
         from napari_segreview.data import demo_model_path
 
         try:
@@ -117,6 +121,7 @@ class PredictWidget(PredictForm):
             return
         self._job = {"image_name": layer.name, "model_path": model, "scale": layer.scale,
                      "translate": layer.translate, "card_name": Path(card_text).name,
+                     "model_name": card.name,
                      "start": time.perf_counter()}
         self.progress.setRange(0, 0)
         self.status.setText(f"Loading {Path(model).name} and predicting {layer.name!r}...")
@@ -162,7 +167,9 @@ class PredictWidget(PredictForm):
         seconds = time.perf_counter() - job["start"]
         msg = (f"Added {len(tuples)} layers for {job['image_name']!r} "
                f"({prediction.device}, {seconds:.1f} s). {plan.message}").strip()
-        self._steps.append(partial(self._report, msg, plan.message))
+        self._steps.append(partial(self._report, msg, plan.message,
+                                   (run_id(job["image_name"], job["model_path"]), len(tuples),
+                                    job["image_name"])))
 
     def _replace(self, plan: Any) -> None:
         for layer, new_name in plan.keep:
@@ -172,17 +179,36 @@ class PredictWidget(PredictForm):
             self.viewer.layers.remove(layer)
 
     def _add_layer(self, data: Any, kwargs: dict, kind: str) -> None:
-        taken = {layer.name for layer in self.viewer.layers}
-        if kwargs["name"] in taken:  # another image's or model's layer has this name
-            name = unique_name(f"{kwargs['name']} [{self._job['image_name']}]", taken)
-            kwargs = {**kwargs, "name": name}
+        job = self._job  # another model's (or image's) layer may have this name
+        name = result_name(kwargs["name"], self.viewer.layers, image_name=job["image_name"],
+                           model_path=job["model_path"], model_name=job["model_name"])
+        kwargs = {**kwargs, "name": name}
         getattr(self.viewer, f"add_{kind}")(data, **kwargs)
 
-    def _report(self, message: str, kept: str) -> None:
+    def _report(self, message: str, kept: str, shown: tuple) -> None:
         self.status.setText(message)
+        self._shown = shown
         if kept:
             show_info(kept)
         self._outcome = "done"
+
+    def _on_layer_removed(self, _event: Any = None) -> None:
+        """Keep the status line true when the reported run's layers are deleted."""
+        if self._shown is None or self.running:
+            return
+        run, added, image = self._shown
+        left = sum(1 for layer in self.viewer.layers
+                   if meta(layer).get("run") == run and not meta(layer).get("superseded"))
+        if left >= added:
+            return
+        with contextlib.suppress(RuntimeError):  # the panel's label may be gone
+            if left == 0:
+                self._shown = None
+                self.status.setText(f"The layers of the last run on {image!r} were deleted; "
+                                    "press Run to predict again.")
+            else:
+                self.status.setText(f"{left} of the {added} layers of the last run on "
+                                    f"{image!r} are left; the others were deleted.")
 
     def _next_step(self) -> None:
         if self._steps:

@@ -4,6 +4,11 @@ Display only: the window sets the chosen image layer's contrast limits. The
 model does not see it; it sees the image normalised as its card's
 ``input.normalize`` says. With "keep current contrast" the boxes follow the
 image's own contrast instead, so that "custom" starts from what is shown.
+
+A window applies to the image it was chosen for: choosing another image (or
+opening one when the chosen image is gone) goes back to "keep current
+contrast", so a DICOM series' own window, or any image's contrast, is never
+replaced by a window picked for another image.
 """
 
 from __future__ import annotations
@@ -87,10 +92,13 @@ class WindowControl:
             self._fail(str(exc))
 
     def image_changed(self, *_args: Any) -> None:
-        """Another image was chosen: apply the window, or follow the image's contrast."""
+        """Another image was chosen: keep its contrast, and let the boxes follow it."""
         if self.combo.currentData() is not None:
-            self.apply()
-            return
+            self.combo.blockSignals(True)
+            self.combo.setCurrentIndex(self.combo.findData(None))
+            self.combo.blockSignals(False)
+            self.center.setEnabled(False)
+            self.width.setEnabled(False)
         try:
             lo, hi = self._layer().contrast_limits
         except (FormatError, TypeError, ValueError):

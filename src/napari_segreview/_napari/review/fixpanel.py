@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_segreview._napari._panel import fit_rows
 from napari_segreview.review.fixes import FIXES
 
 __all__ = ["FixPanel"]
@@ -50,7 +51,7 @@ class FixPanel(QWidget):
             self.fix_buttons[name] = b
         self.priority = QListWidget()
         self.priority.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
-        self.priority.setMaximumHeight(70)
+        fit_rows(self.priority)
         self.paint_channel = QComboBox()
         self.paint_button = QPushButton("Paint this channel")
         box = QGroupBox("Fixes (Ctrl+Z on a layer undoes them)")

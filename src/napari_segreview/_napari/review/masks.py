@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_segreview._napari._meta import meta
+from napari_segreview._napari._panel import fit_rows
 from napari_segreview._napari._pickers import LayerSync, layer_picker, layers_in_order
 from napari_segreview._napari.review.sets import (
     ReviewSet,
@@ -32,11 +33,30 @@ from napari_segreview._napari.review.sets import (
     set_from_run,
 )
 
-__all__ = ["MANUAL", "MaskChooser"]
+__all__ = ["MANUAL", "MaskChooser", "covering"]
 
 MANUAL = "Layers chosen by hand"
 #: Layers that are views of masks, never masks to review.
 VIEWS = ("overlap", "atoms")
+
+
+def covering(layers: Any, layer: Any) -> list:
+    """The visible layers drawn over ``layer`` (after it in the list), which hide its strokes.
+
+    Matched by name (a plugin sees proxies of the layers).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as L
+    >>> stack = [L(name="ct", visible=True), L(name="gt", visible=True),
+    ...          L(name="parts", visible=True), L(name="p (p)", visible=False)]
+    >>> [x.name for x in covering(stack, L(name="gt"))]
+    ['parts']
+    """
+    names = [ly.name for ly in layers]
+    if layer.name not in names:
+        return []
+    return [ly for ly in list(layers)[names.index(layer.name) + 1:] if ly.visible]
 
 
 class MaskChooser(QWidget):
@@ -59,7 +79,7 @@ class MaskChooser(QWidget):
         self.parent_layer = self.parent_picker.native
         self.children_list = self.children_picker.native
         self.children_list.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        self.children_list.setMaximumHeight(80)
+        fit_rows(self.children_list)
         self.manual_box = QGroupBox(MANUAL)
         mform = QFormLayout(self.manual_box)
         mform.addRow("Parent", self.parent_layer)

@@ -30,11 +30,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_segreview._napari._panel import failure_text, show_failure
+from napari_segreview._napari._panel import failure_text, scroll_panel, show_failure
 from napari_segreview._napari.review.edits import EditWatcher
 from napari_segreview._napari.review.findings import FindingsTable
 from napari_segreview._napari.review.fixpanel import FixPanel
-from napari_segreview._napari.review.masks import MaskChooser
+from napari_segreview._napari.review.masks import MaskChooser, covering
 from napari_segreview._napari.review.overlap import overlap_layer
 from napari_segreview._napari.review.qa_table import QATable
 from napari_segreview._napari.review.sets import ReviewSet, analyse, compute_fix
@@ -128,7 +128,7 @@ class ReviewWidget(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(check_tab, "Check and fix")
         self.tabs.addTab(qa_tab, "QA")
-        layout = QVBoxLayout(self)
+        layout = scroll_panel(self)
         layout.addWidget(self.masks)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.status)
@@ -310,7 +310,12 @@ class ReviewWidget(QWidget):
 
     # ------------------------------------------------------------ painting
     def paint_selected(self) -> None:
-        """Select the chosen channel's layer and switch it to painting that channel."""
+        """Select the chosen channel's layer, bring it to view and switch it to painting.
+
+        The layers drawn over it are hidden (not moved: the layer order is the
+        painting order Convert and Export use), so the strokes show; the status
+        line names them.
+        """
         rs = self._guarded_set()
         name = self.paint_channel.currentText()
         layer = rs.layer_of(name) if rs else None
@@ -318,11 +323,16 @@ class ReviewWidget(QWidget):
             return
         ch = next(c for c in rs.channels if c.name == name)
         layer.visible = True
+        hidden = covering(self.viewer.layers, layer)
+        for above in hidden:
+            above.visible = False
         self.viewer.layers.selection.active = layer
         layer.selected_label = ch.on_value
         layer.mode = "paint"
+        note = (f" Hid {', '.join(repr(x.name) for x in hidden)}, drawn over it (tick them "
+                "in the layer list to show them again).") if hidden else ""
         self.status.setText(f"Painting {name!r} (label {ch.on_value}) on {layer.name!r}; "
-                            "press E to erase, Ctrl+Z to undo.")
+                            f"press E to erase, Ctrl+Z to undo.{note}")
 
     # ------------------------------------------------------------ automatic re-check
     def _edited(self, layer: Any) -> None:

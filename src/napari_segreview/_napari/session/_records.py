@@ -1,10 +1,12 @@
 """What a review session records about napari layers, as JSON, and back (no Qt).
 
-:func:`layer_info` and :func:`image_info` describe a Labels layer and the
-image layer for ``session.json``; :func:`colormap_to_json` and
-:func:`colormap_from_json` carry a Labels colormap through JSON;
-:func:`image_display` is the part of :func:`image_info` that the user
-changes while reviewing (contrast limits, colormap, units, SegReview
+:func:`layer_info` and :func:`image_info` describe a session layer (a Labels
+layer, or a probability Image layer) and the image layer for ``session.json``;
+:func:`layer_kwargs` turns a layer record back into napari keywords (name,
+scale, colours, opacity, visibility, features, metadata);
+:func:`colormap_to_json` and :func:`colormap_from_json` carry a Labels colormap
+through JSON; :func:`image_display` is the part of :func:`image_info` that the
+user changes while reviewing (contrast limits, colormap, units, SegReview
 metadata) and :func:`image_kwargs` turns an image record back into napari
 layer keywords (every one of those keys is optional: older sessions lack them).
 """
@@ -54,16 +56,118 @@ def colormap_to_json(cmap: Any) -> dict[str, Any] | None:
     return None
 
 
-def layer_info(layer: Labels) -> dict[str, Any]:
-    """What a session records about a layer besides its data (JSON only)."""
+def features_to_json(features: Any) -> dict[str, list] | None:
+    """A layer's ``features`` table as ``{column: values}`` (None when it has none).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> features_to_json(pd.DataFrame({"index": [0, 1], "class": ["background", "bone"]}))
+    {'index': [0, 1], 'class': ['background', 'bone']}
+    >>> features_to_json(pd.DataFrame()) is None
+    True
+    """
+    if features is None or len(getattr(features, "columns", ())) == 0:
+        return None
+    return plain_json({str(c): list(features[c]) for c in features.columns})
+
+
+def image_colormap_to_json(cmap: Any) -> dict[str, Any]:
+    """An Image layer's colormap as ``{"name", "colors", "controls"}``."""
+    return plain_json({"name": str(cmap.name), "colors": np.asarray(cmap.colors, float),
+                       "controls": np.asarray(cmap.controls, float)})
+
+
+def image_colormap_from_json(cmap: Any) -> Any:
+    """Inverse of :func:`image_colormap_to_json`: a colormap name or a Colormap (or None).
+
+    Examples
+    --------
+    >>> image_colormap_from_json({"name": "gray"})
+    'gray'
+    >>> c = image_colormap_from_json({"name": "my red", "colors": [[0, 0, 0, 1], [1, 0, 0, 1]],
+    ...                               "controls": [0.0, 1.0]})
+    >>> c.name, c.colors[-1].tolist()
+    ('my red', [1.0, 0.0, 0.0, 1.0])
+    """
+    if not isinstance(cmap, dict) or not cmap.get("name"):
+        return None
+    if cmap["name"] in AVAILABLE_COLORMAPS:
+        return cmap["name"]
+    if cmap.get("colors"):
+        extra = {"controls": cmap["controls"]} if cmap.get("controls") else {}
+        return Colormap(colors=cmap["colors"], name=cmap["name"], **extra)
+    return None
+
+
+def layer_info(layer: Labels | Image) -> dict[str, Any]:
+    """What a session records about a layer besides its data (JSON only).
+
+    A Labels layer's display holds its colormap and ``features`` (class
+    names); an Image layer (a probability) is marked ``"layer_type": "image"``
+    and holds its colormap and contrast limits.
+    """
     m = json_meta(meta(layer))
+    display: dict[str, Any] = {"opacity": layer.opacity, "visible": layer.visible,
+                               "blending": str(layer.blending)}
+    if isinstance(layer, Image):
+        display.update(layer_type="image", colormap=image_colormap_to_json(layer.colormap),
+                       contrast_limits=[float(v) for v in layer.contrast_limits])
+    else:
+        display["colormap"] = colormap_to_json(layer.colormap)
+        features = features_to_json(layer.features)
+        if features is not None:
+            display["features"] = features
     return plain_json({
         "name": layer.name, "scale": list(layer.scale), "translate": list(layer.translate),
-        "metadata": m,
-        "display": {"opacity": layer.opacity, "visible": layer.visible,
-                    "blending": str(layer.blending),
-                    "colormap": colormap_to_json(layer.colormap)},
+        "metadata": m, "display": display,
     })
+
+
+def layer_kwargs(name: str, metadata: dict[str, Any], display: dict[str, Any],
+                 scale: Any = None, translate: Any = None) -> tuple[dict[str, Any], str]:
+    """Napari keywords and layer type (``"labels"`` or ``"image"``) for a layer record.
+
+    Every display key is optional (older sessions lack ``features`` and
+    ``layer_type``): a label map without stored features gets them from its
+    ``classes`` metadata, so its hover text names the classes.
+
+    Examples
+    --------
+    >>> kw, kind = layer_kwargs("parts", {"kind": "decision", "classes": ["bg", "bone"]},
+    ...                         {"opacity": 0.6})
+    >>> kind, kw["opacity"], kw["features"]
+    ('labels', 0.6, {'index': [0, 1], 'class': ['bg', 'bone']})
+    >>> kw, kind = layer_kwargs("bone (p)", {"kind": "probability"}, {
+    ...     "layer_type": "image", "colormap": {"name": "gray"}, "contrast_limits": [0, 255]})
+    >>> kind, kw["colormap"], kw["contrast_limits"]
+    ('image', 'gray', [0, 255])
+    """
+    kwargs: dict[str, Any] = {"name": name, "metadata": {KEY: metadata}}
+    for k, v in (("scale", scale), ("translate", translate)):
+        if v is not None:
+            kwargs[k] = v
+    for k in ("opacity", "visible", "blending"):
+        if k in display:
+            kwargs[k] = display[k]
+    if display.get("layer_type") == "image":
+        cmap = image_colormap_from_json(display.get("colormap"))
+        if cmap is not None:
+            kwargs["colormap"] = cmap
+        limits = display.get("contrast_limits")
+        if isinstance(limits, list) and len(limits) == 2 and limits[0] < limits[1]:
+            kwargs["contrast_limits"] = limits
+        return kwargs, "image"
+    cmap = colormap_from_json(display.get("colormap"))
+    if cmap is not None:
+        kwargs["colormap"] = cmap
+    features = display.get("features")
+    classes = metadata.get("classes")
+    if isinstance(features, dict) and features:
+        kwargs["features"] = features
+    elif isinstance(classes, list) and classes:
+        kwargs["features"] = {"index": list(range(len(classes))), "class": list(classes)}
+    return kwargs, "labels"
 
 
 def image_display(layer: Image) -> dict[str, Any]:
@@ -82,12 +186,10 @@ def image_display(layer: Image) -> dict[str, Any]:
     >>> d["contrast_limits"], d["colormap"]["name"], d["units"], d["metadata"]
     ([-1000.0, 1000.0], 'gray', ['pixel', 'pixel', 'pixel'], {'kind': 'image', 'units': 'HU'})
     """
-    cmap = layer.colormap
     m = json_meta(meta(layer))
     return plain_json({
         "contrast_limits": [float(v) for v in layer.contrast_limits],
-        "colormap": {"name": str(cmap.name), "colors": np.asarray(cmap.colors, float),
-                     "controls": np.asarray(cmap.controls, float)},
+        "colormap": image_colormap_to_json(layer.colormap),
         "units": [str(u) for u in getattr(layer, "units", ())] or None,
         "metadata": m,
     })
@@ -125,13 +227,9 @@ def image_kwargs(info: dict[str, Any] | None) -> dict[str, Any]:
     limits = info.get("contrast_limits")
     if isinstance(limits, list) and len(limits) == 2 and limits[0] < limits[1]:
         out["contrast_limits"] = limits
-    cmap = info.get("colormap")
-    if isinstance(cmap, dict) and cmap.get("name"):
-        if cmap["name"] in AVAILABLE_COLORMAPS:
-            out["colormap"] = cmap["name"]
-        elif cmap.get("colors"):
-            extra = {"controls": cmap["controls"]} if cmap.get("controls") else {}
-            out["colormap"] = Colormap(colors=cmap["colors"], name=cmap["name"], **extra)
+    cmap = image_colormap_from_json(info.get("colormap"))
+    if cmap is not None:
+        out["colormap"] = cmap
     if info.get("units"):
         out["units"] = list(info["units"])
     m = info.get("metadata")

@@ -39,13 +39,21 @@ from napari_segreview.session.session import Session
 if TYPE_CHECKING:
     import napari
 
-#: SegReview layer kinds that belong to a session automatically.
+#: SegReview Labels kinds that belong to a session automatically.
 SESSION_KINDS = ("decision", "mask", "labels", "atoms")
+#: SegReview Image kinds that belong to a session automatically (Predict's probabilities).
+SESSION_IMAGE_KINDS = ("probability",)
 
 
 def is_session_layer(layer: Any) -> bool:
-    """True for Labels layers that join a session by themselves (SegReview kinds)."""
-    return isinstance(layer, Labels) and meta(layer).get("kind") in SESSION_KINDS
+    """True for layers that join a session by themselves.
+
+    Labels layers of the SegReview kinds :data:`SESSION_KINDS` and Image
+    layers of the kinds :data:`SESSION_IMAGE_KINDS` (probabilities).
+    """
+    kind = meta(layer).get("kind")
+    return ((isinstance(layer, Labels) and kind in SESSION_KINDS)
+            or (isinstance(layer, Image) and kind in SESSION_IMAGE_KINDS))
 
 
 class SessionController:
@@ -72,7 +80,7 @@ class SessionController:
         self.dirty = DirtyTracker(viewer.layers)
         self.autosave = Autosave(session, self.dirty, interval_s=interval_s)
         self._hooks: dict[str, list] = {}
-        self._removed: dict[str, str] = {}  # layer id -> name, removed from the viewer
+        self._removed: dict[str, str | None] = {}  # layer id -> name (None: not Labels)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
         self._guard = CloseGuard(viewer, self.on_window_close)
@@ -137,11 +145,16 @@ class SessionController:
 
     # ------------------------------------------------------------ binding
 
-    def add_layer(self, layer: Labels, layer_id: str | None = None) -> str:
-        """Bind a Labels layer; with no ``layer_id`` it is new and saved whole next flush."""
-        if not isinstance(layer, Labels):
+    def add_layer(self, layer: Labels | Image, layer_id: str | None = None) -> str:
+        """Bind a layer; with no ``layer_id`` it is new and saved whole next flush.
+
+        Any Labels layer can be bound; an Image layer only when it is a
+        probability layer (:func:`is_session_layer`).
+        """
+        if not (isinstance(layer, Labels) or is_session_layer(layer)):
             raise SessionError(f"{layer.name!r} is not a Labels layer; only Labels layers "
-                               "(masks and label maps) are saved in a session.")
+                               "(masks and label maps) and Predict's probability layers "
+                               "are saved in a session.")
         known = self.layer_id(layer)
         if known is not None:
             return known
@@ -156,22 +169,25 @@ class SessionController:
         self._hook(layer_id, layer)
         return layer_id
 
-    def _hook(self, lid: str, layer: Labels) -> None:
-        on_paint = partial(self._on_paint, lid)
+    def _hook(self, lid: str, layer: Labels | Image) -> None:
         on_data = partial(self._on_data, lid)
-        layer.events.paint.connect(on_paint)
         layer.events.data.connect(on_data)
-        hook_history(layer, partial(self.dirty.mark, lid), partial(self.dirty.replaced, lid))
-        self._hooks[lid] = [on_paint, on_data]
+        self._hooks[lid] = [on_data]
+        if isinstance(layer, Labels):  # probabilities are not painted
+            on_paint = partial(self._on_paint, lid)
+            layer.events.paint.connect(on_paint)
+            hook_history(layer, partial(self.dirty.mark, lid), partial(self.dirty.replaced, lid))
+            self._hooks[lid].append(on_paint)
 
     def _unhook(self, lid: str) -> None:
         layer = self.layers.get(lid)
         hooks = self._hooks.pop(lid, None)
         if layer is None or hooks is None:
             return
-        layer.events.paint.disconnect(hooks[0])
-        layer.events.data.disconnect(hooks[1])
-        unhook_history(layer)
+        layer.events.data.disconnect(hooks[0])
+        if isinstance(layer, Labels):
+            layer.events.paint.disconnect(hooks[1])
+            unhook_history(layer)
 
     # ------------------------------------------------------------ events
 
@@ -183,17 +199,17 @@ class SessionController:
 
     def _on_inserted(self, event: Any) -> None:
         layer = event.value
-        if not isinstance(layer, Labels) or self.layer_id(layer) is not None:
+        if not isinstance(layer, Labels | Image) or self.layer_id(layer) is not None:
             return
         copy = self.drop_copy_id(layer)
-        if copy or is_session_layer(layer):
+        if is_session_layer(layer) or (copy and isinstance(layer, Labels)):
             lid = self.add_layer(layer)  # a new record: never one bound to another layer
             if copy:
                 show_info(f"{layer.name!r} carries the session id of another layer; it is "
                           f"saved in the session {self.session.folder} as a new layer "
                           f"({lid}), next to the original.")
 
-    def drop_copy_id(self, layer: Labels) -> bool:
+    def drop_copy_id(self, layer: Labels | Image) -> bool:
         """True when ``layer`` carries the id of a record of this session (a stale id).
 
         The id is dropped so that nothing binds ``layer`` to that record again.
@@ -220,13 +236,15 @@ class SessionController:
         self.layers.pop(lid, None)
         # Viewer.close() removes every layer before it closes the window: mark the
         # record removed only if the viewer lives on (the window close detaches first).
-        self._removed[lid] = layer.name
+        self._removed[lid] = layer.name if isinstance(layer, Labels) else None
         QTimer.singleShot(0, self._mark_removed)
 
     def _mark_removed(self) -> None:
         if not self.attached or not self._removed:
             return
         for lid, name in self._removed.items():
+            if name is None:
+                continue  # a probability layer (a Predict re-run replaces them): no edits
             show_info(f"{name!r} left the viewer; its edits are saved in the session "
                       f"{self.session.folder} (layer {lid}): 'segreview session export' "
                       "writes them out.")

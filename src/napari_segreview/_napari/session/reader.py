@@ -25,12 +25,13 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
-from napari_segreview._napari._meta import KEY, meta
+from napari_segreview._napari._meta import meta
+from napari_segreview._napari._reader import prefer_segreview_readers
 from napari_segreview._napari.session._autosave import DEFAULT_INTERVAL_S
 from napari_segreview._napari.session._records import (
-    colormap_from_json,
     image_info,
     image_kwargs,
+    layer_kwargs,
     plain_json,
 )
 from napari_segreview._napari.session.controller import SessionController, is_session_layer
@@ -49,9 +50,11 @@ if TYPE_CHECKING:
 def session_layer_data(folder: str | Path) -> tuple[Session, list[tuple]]:
     """Read a session's layers as napari layer-data tuples (no Qt: usable in a thread).
 
-    Layers removed from the viewer in an earlier run are left out. Each
-    layer's metadata gets ``session = {"folder", "layer"}`` so that
-    ``attach`` binds it to its record again.
+    Layers removed from the viewer in an earlier run are left out; label
+    layers come back as ``"labels"`` (with their class-name ``features``),
+    probability layers as ``"image"``. Each layer's metadata gets
+    ``session = {"folder", "layer"}`` so that ``attach`` binds it to its
+    record again.
     """
     session = Session.open(folder, writable=False)
     out: list[tuple] = []
@@ -69,18 +72,8 @@ def session_layer_data(folder: str | Path) -> tuple[Session, list[tuple]]:
         if prediction is not None:
             m["prediction"] = prediction
         m["session"] = {"folder": str(session.folder), "layer": rec.id}
-        kwargs: dict[str, Any] = {"name": rec.name, "metadata": {KEY: m}}
-        for k in ("scale", "translate"):
-            if getattr(rec, k) is not None:
-                kwargs[k] = getattr(rec, k)
-        disp = rec.display
-        for k in ("opacity", "visible", "blending"):
-            if k in disp:
-                kwargs[k] = disp[k]
-        cmap = colormap_from_json(disp.get("colormap"))
-        if cmap is not None:
-            kwargs["colormap"] = cmap
-        out.append((session.read_layer(rec.id), kwargs, "labels"))
+        kwargs, kind = layer_kwargs(rec.name, m, rec.display, rec.scale, rec.translate)
+        out.append((session.read_layer(rec.id), kwargs, kind))
     return session, out
 
 
@@ -196,6 +189,7 @@ def create_session(viewer: napari.Viewer, folder: str | Path, image: Image | Non
                  if meta(lay).get("kind") == "decision" and meta(lay).get("card")), None)
     info = image_info(image)
     session = Session.create(folder, image=info, card=plain_json(card) if card else None)
+    prefer_segreview_readers(folder)  # File > Open Folder on it: no reader dialog
     ctl = SessionController(viewer, session, interval_s=interval_s)
     ctl.track_image(image)
     if image is not None and info is not None and info["path"] is None:
@@ -238,8 +232,8 @@ def attach(viewer: napari.Viewer, folder: str | Path, *,
     for layer in reversed(list(viewer.layers)):
         bound = meta(layer).get("session") or {}
         lid = str(bound.get("layer", ""))
-        if not isinstance(layer, Labels) or not same_folder(bound.get("folder"),
-                                                            session.folder):
+        if not isinstance(layer, Labels | Image) or not same_folder(bound.get("folder"),
+                                                                    session.folder):
             continue
         record = ctl.record(lid)
         if lid in ctl.layers or record is None or record.get("removed"):

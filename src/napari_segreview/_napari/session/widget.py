@@ -5,6 +5,9 @@ Thin: the session lives in :mod:`napari_segreview.session.session`, autosave in
 ``folder_edit`` and ``interval_spin`` and calling :meth:`SessionWidget.start`,
 :meth:`SessionWidget.save_now`, :meth:`SessionWidget.restore` (returns the
 worker; wait for ``restored``) or :meth:`SessionWidget.add_selected`.
+:meth:`SessionWidget.open_folder` (the "Open SegReview folder..." button)
+opens a session, export or image folder with SegReview's readers, so napari
+does not ask which reader to use.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
+from napari_segreview._napari._meta import KEY
+from napari_segreview._napari._panel import scroll_panel
+from napari_segreview._napari._reader import open_folder, prefer_segreview_readers
 from napari_segreview._napari.session._autosave import DEFAULT_INTERVAL_S
 from napari_segreview._napari.session.reader import (
     already_open,
@@ -37,9 +42,14 @@ from napari_segreview._napari.session.reader import (
     finish_restore,
     session_layer_data,
 )
-from napari_segreview._napari.session.registry import controller_for
+from napari_segreview._napari.session.registry import (
+    controller_for,
+    offer_once,
+    on_change,
+    restore_offer,
+)
 from napari_segreview.errors import SessionError
-from napari_segreview.session.session import Session, default_folder, is_session
+from napari_segreview.session.session import default_folder, is_session
 
 if TYPE_CHECKING:
     import napari
@@ -70,10 +80,13 @@ class SessionWidget(QWidget):
         self.save_button = QPushButton("Save now")
         self.restore_button = QPushButton("Restore")
         self.add_button = QPushButton("Add selected Labels layer")
+        self.open_button = QPushButton("Open SegReview folder...")
+        self.open_button.setToolTip(
+            "Open a review session, a training-target export or an image folder with "
+            "SegReview's readers (napari's File > Open Folder asks which reader to use).")
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.restore_worker: Any = None
-        self._offered: set[str] = set()
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit)
         folder_row.addWidget(self.browse_button)
@@ -84,10 +97,11 @@ class SessionWidget(QWidget):
         buttons = QHBoxLayout()
         for b in (self.start_button, self.save_button, self.restore_button):
             buttons.addWidget(b)
-        layout = QVBoxLayout(self)
+        layout = scroll_panel(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.add_button)
+        layout.addWidget(self.open_button)
         layout.addWidget(self.status)
         layout.addStretch()
         self.browse_button.clicked.connect(self._browse)
@@ -95,6 +109,7 @@ class SessionWidget(QWidget):
         self.save_button.clicked.connect(self.save_now)
         self.restore_button.clicked.connect(self.restore)
         self.add_button.clicked.connect(self.add_selected)
+        self.open_button.clicked.connect(self._browse_open)
         self.image_combo.currentIndexChanged.connect(self._suggest_folder)
         self.interval_spin.valueChanged.connect(self._set_interval)
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
@@ -102,6 +117,8 @@ class SessionWidget(QWidget):
         self._clock = QTimer(self)
         self._clock.timeout.connect(self.refresh_status)
         self._clock.start(1000)
+        on_change(self._on_session_change)  # Start/Restore follow a session at once
+        prefer_segreview_readers()  # File > Open Folder on a *.segreview session: no dialog
         self._refresh_images()
 
     # ------------------------------------------------------------ state
@@ -151,6 +168,10 @@ class SessionWidget(QWidget):
             text = "no edits yet"
         self.status.setText(f"{text} - {len(ctl.layers)} layers in {ctl.session.folder}")
 
+    def _on_session_change(self, viewer: Any) -> None:
+        if viewer is self.viewer:
+            self.refresh_status()
+
     def _refresh_images(self, *_args: Any) -> None:
         current = self.image_combo.currentText()
         names = [lay.name for lay in self.viewer.layers if isinstance(lay, Image)]
@@ -171,22 +192,19 @@ class SessionWidget(QWidget):
             return
         folder = default_folder(path)
         self.folder_edit.setText(str(folder))
-        if is_session(folder) and str(folder) not in self._offered:
-            self._offered.add(str(folder))
+        if is_session(folder):
             self.offer_restore(folder)
         self.refresh_status()
 
     def offer_restore(self, folder: Path) -> None:
-        """Tell the user a session exists (non-modal) and enable Restore."""
-        try:
-            session = Session.open(folder, writable=False)
-        except SessionError as exc:
-            show_warning(f"a session exists in {folder} but cannot be read: {exc}")
-            return
-        crashed = (" napari stopped without closing it: it holds edits autosaved up to "
-                   f"{session.doc.get('saved_at')}." if session.interrupted else "")
-        show_info(f"This image has a review session in {folder}.{crashed} "
-                  "Click Restore in the Review session panel to load it.")
+        """Tell the user a session exists (non-modal, once per viewer) and enable Restore.
+
+        The image reader may have said it already when the image was opened
+        (:func:`~.registry.offer_once`): then only the button and the status
+        line say it.
+        """
+        if offer_once(self.viewer, folder):
+            show_info(restore_offer(folder))
         self.restore_button.setEnabled(True)
 
     # ------------------------------------------------------------ actions
@@ -196,6 +214,21 @@ class SessionWidget(QWidget):
         if folder:
             self.folder_edit.setText(folder)
             self.refresh_status()
+
+    def _browse_open(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a SegReview folder")
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str | Path) -> list:
+        """Open a session, export (or one case) or image folder with SegReview's readers.
+
+        Returns the layers added (none, with one error sentence, for a folder
+        that is none of these).
+        """
+        layers = open_folder(self.viewer, folder)
+        self.refresh_status()
+        return layers
 
     def _set_interval(self, value: float) -> None:
         if self.controller is not None:
@@ -261,8 +294,10 @@ class SessionWidget(QWidget):
         def done(result: tuple) -> None:
             session, layers = result
             for data, kwargs, kind in layers:
-                if kind == "image" and any(isinstance(lay, Image) for lay in self.viewer.layers):
-                    continue  # the image is already open
+                bound = (kwargs.get("metadata") or {}).get(KEY) or {}
+                if (kind == "image" and "session" not in bound
+                        and any(isinstance(lay, Image) for lay in self.viewer.layers)):
+                    continue  # the session's image is already open (not a probability)
                 self.viewer.add_layer(Layer.create(data, kwargs, kind))
             finish_restore(self.viewer, session)
             ctl = self.controller
