@@ -44,6 +44,10 @@ fi
 # napari needs a real X server with OpenGL; Qt's offscreen platform has none here.
 unset QT_QPA_PLATFORM
 export PYTHONFAULTHANDLER=1
+# napari's settings of this run only: a window size or reader choice saved by the developer's
+# own napari must not change what the tests see, and the tests must not change those settings.
+NAPARI_CONFIG="$(mktemp -d)/settings.yaml"
+export NAPARI_CONFIG
 with_display() {
     if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
         xvfb-run -a -s "-screen 0 1600x1000x24" "$@"
@@ -68,6 +72,8 @@ if [ "$FLOOR" != only ]; then
 fi
 venv_setup "$FLOOR_VENV" testing "$FLOOR_PINS" "$VENV"
 say "GUI tests with napari $floor_napari (the lowest supported) in $FLOOR_VENV"
+NAPARI_CONFIG="$(mktemp -d)/settings.yaml"   # its own: an older napari, an older schema
+export NAPARI_CONFIG
 with_display "$FLOOR_VENV/bin/python" -m pytest tests/gui "$@" || status=$?
 if [ "$status" -eq 5 ] && [ $# -gt 0 ]; then
     say "no GUI test matched the arguments; nothing ran with napari $floor_napari."

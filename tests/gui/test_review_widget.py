@@ -335,3 +335,20 @@ def test_paint_brings_a_covered_layer_into_view(make_napari_viewer, qtbot):
     rgb = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
     red = np.array([0xE6, 0x19, 0x4B])
     assert (np.abs(rgb - red).max(axis=-1) <= 3).mean() > 0.2, "the stroke shows in part_1's red"
+
+
+def test_children_picked_with_the_mouse_fill_the_priority_list(viewer_widget, qtbot):
+    """Picking parent and children in the lists (not through set_children) must update the
+    priority list, so that Remove overlaps works on what the user picked."""
+    viewer, w = viewer_widget
+    layers, _, p1, p2 = ground_truth_layers(viewer)
+    w.source.setCurrentIndex(w.source.findData("manual"))
+    w.parent_layer.setCurrentText("whole")
+    items = {w.children_list.item(i).text(): w.children_list.item(i)
+             for i in range(w.children_list.count())}
+    for name in ("p1", "p2"):             # as a click on each row does
+        items[name].setSelected(True)
+    qtbot.waitUntil(lambda: sorted(w.priority_order()) == ["p1", "p2"], timeout=TIMEOUT)
+    result, _ = fix(qtbot, w, "remove_overlaps")
+    assert result.changed == 18           # row 4 of p2 (6 voxels in 3 slices), p1 first
+    np.testing.assert_array_equal(layers["p2"].data, p2 & (1 - p1))

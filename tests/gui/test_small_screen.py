@@ -7,6 +7,7 @@ whole and reachable (its dock in front, its tab page shown, its panel scrolled).
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,12 +22,14 @@ WIDTH, HEIGHT = 1366, 768
 
 
 @pytest.fixture(scope="module")
-def report():
+def report(tmp_path_factory):
     xvfb = shutil.which("xvfb-run")
     if xvfb is None:
         pytest.skip("xvfb-run is needed for a screen of a given size")
+    # napari as a new user starts it: no window size saved by an earlier napari on this machine
+    env = {**os.environ, "NAPARI_CONFIG": str(tmp_path_factory.mktemp("napari") / "s.yaml")}
     run = subprocess.run([xvfb, "-a", "-s", f"-screen 0 {WIDTH}x{HEIGHT}x24", sys.executable,
-                          str(SCRIPT)], capture_output=True, text=True, timeout=600)
+                          str(SCRIPT)], capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 

@@ -16,6 +16,7 @@ says so and how to restore it.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Callable
 from typing import Any
@@ -120,7 +121,10 @@ def prefer_segreview_readers(folder: str | os.PathLike | None = None) -> list[st
 
     patterns = list(FOLDER_PATTERNS)
     if folder is not None:
-        patterns.append(os.path.join(os.path.realpath(os.fspath(folder)), ""))
+        exact = os.path.join(os.path.realpath(os.fspath(folder)), "")
+        # a folder a pattern already covers (``x.segreview``) is not listed one by one
+        if not any(fnmatch.fnmatch(exact, p) for p in FOLDER_PATTERNS):
+            patterns.append(exact)
     prefs = get_settings().plugins.extension2reader
     added = [p for p in patterns if p not in prefs]
     if added:

@@ -91,6 +91,9 @@ class MaskChooser(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.manual_box)
         self.source.currentIndexChanged.connect(self._source_changed)
+        # a pick with the mouse changes the set under review like set_children does
+        self.parent_picker.changed.connect(self._picked)
+        self.children_picker.changed.connect(self._picked)
         self._layers = LayerSync(viewer, [self.parent_picker, self.children_picker],
                                  then=self._layers_changed)
         self._layers_changed()
@@ -110,6 +113,9 @@ class MaskChooser(QWidget):
         self.source.setCurrentIndex(idx if idx >= 0 else 0)
         self.source.blockSignals(False)
         self._source_changed()
+
+    def _picked(self, *_args: Any) -> None:
+        self.changed.emit()
 
     def _source_changed(self, *_args: Any) -> None:
         self.manual_box.setVisible(self.source.currentData() == "manual")
