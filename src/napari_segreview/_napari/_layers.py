@@ -8,10 +8,21 @@ channel, non-zero is on), and what its channels are called.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["channel_name", "is_label_map", "mask_channels"]
+__all__ = ["channel_name", "class_features", "is_label_map", "mask_channels"]
+
+
+def class_features(classes: Sequence[str]) -> dict[str, list]:
+    """A label map layer's ``features``: value ``k`` is class ``classes[k]`` (the hover text).
+
+    Examples
+    --------
+    >>> class_features(["background", "bone"])
+    {'index': [0, 1], 'class': ['background', 'bone']}
+    """
+    return {"index": list(range(len(classes))), "class": list(classes)}
 
 
 def is_label_map(m: Mapping[str, Any]) -> bool:

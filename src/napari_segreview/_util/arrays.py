@@ -138,7 +138,7 @@ def first_line(exc: BaseException, limit: int = 160) -> str:
     'xxxxxxx...'
     """
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return clip(text, limit)
 
 
 def one_line(exc: BaseException, limit: int = 160) -> str:
@@ -152,4 +152,15 @@ def one_line(exc: BaseException, limit: int = 160) -> str:
     'OSError'
     """
     text = " ".join(str(exc).split()) or type(exc).__name__
+    return clip(text, limit)
+
+
+def clip(text: str, limit: int = 160) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in ``...`` when cut.
+
+    Examples
+    --------
+    >>> clip("x" * 20, 10), clip("short", 10)
+    ('xxxxxxx...', 'short')
+    """
     return text if len(text) <= limit else text[:limit - 3] + "..."

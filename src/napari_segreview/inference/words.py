@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from napari_segreview._util.arrays import clip
+
 __all__ = ["cause_line", "model_failure", "progress_unit"]
 
 #: First lines that say only where an error happened; its cause is further down.
@@ -52,7 +54,7 @@ def cause_line(exc: BaseException, limit: int = 160) -> str:
                  and not line.startswith(_HEADERS)]
         if cause:
             text = _EXC_PREFIX.sub("", cause[-1])
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return clip(text, limit)
 
 
 def model_failure(exc: BaseException, image_name: str, card_name: str) -> str:

@@ -115,6 +115,9 @@ def head_file(kind: str, channels: Sequence[str], masks: Any,
     meta = ArrayMeta(HEAD_KINDS[kind], channels, spacing=spacing)
     if kind == "softmax":
         labels = _integers(np.asarray(masks), "the label map")
+        need = label_dtype(max(len(channels) - 1, 0))
+        if np.can_cast(labels.dtype, need):  # every value fits: no pass over the volume
+            return labels.astype(need, copy=False), meta
         top = max(len(channels) - 1, int(labels.max(initial=0)))
         return labels.astype(label_dtype(top), copy=False), meta
     rows = [np.asarray(m) for m in masks]
@@ -127,11 +130,15 @@ def head_file(kind: str, channels: Sequence[str], masks: Any,
                           f"({', '.join(map(str, sorted(shapes)))}); give masks of one image.")
     for name, r in zip(channels, rows, strict=True):
         _integers(r, f"the mask of {name!r}")
-        if r.size and int(r.max()) > 255:
+        # one-byte values (uint8, bool, int8 after the sign check) always fit: no pass
+        if r.dtype.itemsize > 1 and r.size and int(r.max()) > 255:
             raise FormatError(f"the mask of {name!r} holds values up to {int(r.max())}, which "
                               "is no binary mask; make it binary (0/1) first.")
-    stack = np.stack(rows).astype(np.uint8, copy=False) if rows else np.zeros((0,), np.uint8)
-    return stack, meta
+    if not rows:
+        return np.zeros((0,), np.uint8), meta
+    # a stack given as one array (what predict decides) is written as it is, not copied
+    stack = masks if isinstance(masks, np.ndarray) else np.stack(rows)
+    return stack.astype(np.uint8, copy=False), meta
 
 
 def _integers(a: np.ndarray, what: str) -> np.ndarray:

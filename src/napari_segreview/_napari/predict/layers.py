@@ -36,6 +36,7 @@ from napari_segreview._napari._colours import (
     label_colormap,
     mask_colormap,
 )
+from napari_segreview._napari._layers import class_features
 from napari_segreview._napari._meta import KEY
 
 __all__ = [
@@ -205,8 +206,7 @@ def prediction_layers(
                 "name": layer_name(head),
                 "colormap": label_colormap(head.channels),
                 "opacity": LABEL_OPACITY,
-                "features": {"index": list(range(len(head.channels))),
-                             "class": list(head.channels)},
+                "features": class_features(head.channels),
                 "metadata": {KEY: {**dm, "channel": None, "classes": list(head.channels),
                                    "card": card.to_dict(),
                                    "prediction": _read_only(out.decision)}},

@@ -25,6 +25,7 @@ from napari.utils.colormaps import (
     DirectLabelColormap,
 )
 
+from napari_segreview._napari._layers import class_features
 from napari_segreview._napari._meta import KEY, json_meta, meta
 
 
@@ -166,7 +167,7 @@ def layer_kwargs(name: str, metadata: dict[str, Any], display: dict[str, Any],
     if isinstance(features, dict) and features:
         kwargs["features"] = features
     elif isinstance(classes, list) and classes:
-        kwargs["features"] = {"index": list(range(len(classes))), "class": list(classes)}
+        kwargs["features"] = class_features(classes)
     return kwargs, "labels"
 
 
