@@ -15,11 +15,14 @@ from typing import Any
 
 from napari_segreview.cli._common import PROG, Parser, error
 from napari_segreview.cli.convert import add_convert
+from napari_segreview.cli.dataset import add_dataset
 from napari_segreview.cli.demo import add_demo
+from napari_segreview.cli.edit import add_edit
 from napari_segreview.cli.export import add_export
 from napari_segreview.cli.predict import add_predict
 from napari_segreview.cli.review import add_check, add_qa
 from napari_segreview.cli.session import add_session
+from napari_segreview.cli.train import add_train
 from napari_segreview.errors import FormatError
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
@@ -27,7 +30,8 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: Registration functions, one per subcommand; later modules add theirs here.
 SUBCOMMANDS: list[Callable[[Any], None]] = [
-    add_convert, add_predict, add_check, add_qa, add_export, add_session, add_demo,
+    add_convert, add_predict, add_check, add_qa, add_edit, add_export, add_session,
+    add_dataset, add_train, add_demo,
 ]
 
 
