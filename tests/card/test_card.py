@@ -328,3 +328,20 @@ def test_percentile_properties(values, bounds):
     x = np.sort(np.array(values, np.int16))
     out = normalize(x, NormalizeSpec("percentile", low=bounds[0], high=bounds[1]))
     assert (out >= 0).all() and (out <= 1).all() and (np.diff(out) >= 0).all()
+
+
+def test_head_codes_round_trip_and_name_a_channel():
+    d = {"heads": [{"name": "bone", "kind": "sigmoid", "channels": ["whole"],
+                    "codes": {"whole": {"category": "SCT:85756007:Tissue", "type": "Bone"}}}]}
+    card = ModelCard.from_dict(d)
+    assert card.heads[0].codes == {"whole": {"category": "SCT:85756007:Tissue", "type": "Bone"}}
+    assert ModelCard.from_dict(card.to_dict()).heads[0].codes == card.heads[0].codes
+    hash(card.heads[0])  # still hashable with a codes mapping
+    bad = {"heads": [{"name": "bone", "kind": "sigmoid", "channels": ["whole"],
+                      "codes": {"hole": {"type": "Bone"}}}]}
+    with pytest.raises(CardError, match=r"heads\[0\]\.codes names 'hole'.*'whole'"):
+        ModelCard.from_dict(bad)
+    odd = {"heads": [{"name": "bone", "kind": "sigmoid", "channels": ["whole"],
+                      "codes": {"whole": {"colour": "red"}}}]}
+    with pytest.raises(CardError, match="colour"):
+        ModelCard.from_dict(odd)

@@ -34,6 +34,13 @@ def get_reader(path: str | os.PathLike | list) -> Callable[[Any], list] | None:
         if len(path) != 1:
             return None
         path = path[0]
+    # npe2 tries a plugin's file readers in no fixed order, so a DICOM SEG that reaches this
+    # reader first is handed to the SEG reader (one Labels layer per segment).
+    from napari_segreview._napari.dicomseg import get_seg_reader
+
+    seg = get_seg_reader(path)
+    if seg is not None:
+        return seg
     try:
         return read_layers if can_read(path, arrays=False) else None
     except OSError:

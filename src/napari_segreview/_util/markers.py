@@ -6,12 +6,12 @@ declines these folders while :mod:`napari_segreview.session` and
 module costs nothing.
 
 >>> FOLDER_MARKERS
-('session.json', 'segreview-export.json', 'dataset.json')
+('session.json', 'segreview-export.json', 'dataset.json', 'segreview-dataset.json')
 """
 
 from __future__ import annotations
 
-__all__ = ["EXPORT_MARKER", "FOLDER_MARKERS", "NNUNET_DATASET", "SESSION_FILE"]
+__all__ = ["DATASET_FILE", "EXPORT_MARKER", "FOLDER_MARKERS", "NNUNET_DATASET", "SESSION_FILE"]
 
 #: The commit point of a review session folder.
 SESSION_FILE = "session.json"
@@ -19,5 +19,7 @@ SESSION_FILE = "session.json"
 EXPORT_MARKER = "segreview-export.json"
 #: nnU-Net v2's description of a raw dataset, written beside the export marker.
 NNUNET_DATASET = "dataset.json"
-#: Folders holding one of these belong to other readers (review sessions, exports).
-FOLDER_MARKERS = (SESSION_FILE, EXPORT_MARKER, NNUNET_DATASET)
+#: The manifest of a SegReview dataset folder (:mod:`napari_segreview.dataset.manifest`).
+DATASET_FILE = "segreview-dataset.json"
+#: Folders holding one of these belong to other readers (sessions, exports, datasets).
+FOLDER_MARKERS = (SESSION_FILE, EXPORT_MARKER, NNUNET_DATASET, DATASET_FILE)

@@ -12,7 +12,7 @@ keys of the raw YAML values with the field path (``heads[1].channels``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ NORM_PARAMS = {"window": ("center", "width"), "mean_std": ("scale", "mean", "std
                 "zscore": (), "percentile": ("low", "high"), "none": ()}
 _INPUT_KEYS = ("channels", "spatial_dims", "normalize", "tile", "overlap", "output_key",
                "output_index")
-_HEAD_KEYS = ("name", "kind", "channels", "within")
+_HEAD_KEYS = ("name", "kind", "channels", "within", "codes")
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,9 @@ class HeadSpec:
     channels: tuple[str, ...]
     within: str | None = None
     start: int = 0
+    #: DICOM SEG coded concepts per channel, ``{channel: {"category": ..., "type": ...}}``
+    #: as read from the card (checked when a SEG is written; docs/dicom-seg.md).
+    codes: dict[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self):
         object.__setattr__(self, "channels", tuple(self.channels))
@@ -167,9 +170,19 @@ def parse_head(h: Any, p: str) -> HeadSpec:
         raise CardError(f"{p}.channels must be a list of channel names, e.g. [background, "
                         f"foreground], not {ch!r}.")
     within = h.get("within")
+    codes = h.get("codes")
+    if codes is not None:
+        for name, spec in as_mapping(codes, f"{p}.codes").items():
+            if name not in ch:
+                raise CardError(f"{p}.codes names {name!r}, which is not a channel of this "
+                                f"head: {suggest(name, tuple(map(str, ch)))}.")
+            check_keys(as_mapping(spec, f"{p}.codes.{name}"), ("category", "type"),
+                       f"{p}.codes.{name}")
+        codes = {str(k): dict(v) for k, v in codes.items()}
     return HeadSpec(name=as_name(h["name"], f"{p}.name"), kind=as_name(h["kind"], f"{p}.kind"),
                     channels=tuple(as_name(c, f"{p}.channels[{j}]") for j, c in enumerate(ch)),
-                    within=None if within is None else as_name(within, f"{p}.within"))
+                    within=None if within is None else as_name(within, f"{p}.within"),
+                    codes=codes)
 
 
 def parse_input(d: Any) -> InputSpec:

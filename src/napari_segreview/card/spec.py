@@ -171,6 +171,8 @@ class ModelCard:
             hd: dict[str, Any] = {"name": h.name, "kind": h.kind, "channels": list(h.channels)}
             if h.within is not None:
                 hd["within"] = h.within
+            if h.codes is not None:
+                hd["codes"] = {k: dict(v) for k, v in h.codes.items()}
             heads.append(hd)
         return {"name": self.name, "input": inp, "heads": heads}
 

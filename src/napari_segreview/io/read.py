@@ -35,7 +35,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_segreview._util.arrays import one_line
-from napari_segreview._util.markers import EXPORT_MARKER, FOLDER_MARKERS, SESSION_FILE
+from napari_segreview._util.markers import (
+    DATASET_FILE,
+    EXPORT_MARKER,
+    FOLDER_MARKERS,
+    SESSION_FILE,
+)
 from napari_segreview.errors import FormatError, MissingDependency, ReadError
 from napari_segreview.io._base import (
     ARRAY_SUFFIXES,
@@ -66,15 +71,17 @@ __all__ = [
     "read_images",
 ]
 
-#: Folders holding one of these belong to other readers (review sessions, exports).
+#: Folders holding one of these belong to other readers (sessions, exports, datasets).
 DECLINED_FOLDER_FILES = FOLDER_MARKERS
+_FOLDER_KINDS = {SESSION_FILE: "session", DATASET_FILE: "dataset"}
 
 
 def declined_folder(path: str | os.PathLike) -> str | None:
-    """Name the marker file if ``path`` is a SegReview session or export folder, else None.
+    """Name the marker file if ``path`` is a SegReview session, export or dataset folder.
 
     An export's case folders (whose parent holds ``segreview-export.json``)
-    count as export folders too.
+    count as export folders too, and a dataset's case folders
+    (``DATASET/cases/<id>``) as dataset folders. None for any other path.
 
     Examples
     --------
@@ -92,6 +99,8 @@ def declined_folder(path: str | os.PathLike) -> str | None:
     found = next((n for n in DECLINED_FOLDER_FILES if (path / n).is_file()), None)
     if found is None and (path.parent / EXPORT_MARKER).is_file():
         found = EXPORT_MARKER  # a case folder of an export
+    if found is None and (path.parent.parent / DATASET_FILE).is_file():
+        found = DATASET_FILE  # a case folder of a dataset
     return found
 
 
@@ -232,7 +241,7 @@ def read_images(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Im
     marker = declined_folder(path)
     if marker:
         raise ReadError(
-            f"{path} is a SegReview {'session' if marker == SESSION_FILE else 'export'} "
+            f"{path} is a SegReview {_FOLDER_KINDS.get(marker, 'export')} "
             f"folder ({marker}), not an image; open it with napari (File > Open Folder) or "
             "give the image itself."
         )
@@ -253,7 +262,7 @@ def _read_kind(path: Path, lazy: bool | None) -> list[ImageData]:
         if kind in ("dicom", "dicom-folder"):
             from napari_segreview.io.dicom import read_dicom
 
-            return read_dicom(path)
+            return read_dicom(path, lazy=lazy, lazy_bytes=LAZY_BYTES)
         if kind == "picture":
             from napari_segreview.io.slices import read_picture
 
