@@ -30,6 +30,7 @@ from napari_segreview._util.arrays import first_line
 from napari_segreview.cli._common import check_targets, positive_int, write_results
 from napari_segreview.errors import FormatError
 from napari_segreview.io.arrayfiles import WRITE_FORMATS
+from napari_segreview.io.results import prediction_files
 
 __all__ = ["ProgressBar", "add_predict", "run_predict"]
 
@@ -162,21 +163,6 @@ def _load_card(args: argparse.Namespace) -> tuple[Any, Path]:
     return load_card(found), Path(found)
 
 
-def _outputs(prediction: Any, spacing: Any, fmt: str) -> list[tuple[str, Any, Any]]:
-    """``(file name, array, ArrayMeta)`` for every file to write."""
-    from napari_segreview.io.results import head_file, head_file_name, probabilities_file
-
-    files = []
-    for name, out in prediction.heads.items():
-        head = out.head
-        files.append((head_file_name(name, fmt),
-                      *head_file(head.kind, head.channels, out.decision, spacing)))
-        if out.probabilities is not None:
-            files.append((head_file_name(name, fmt, probabilities=True),
-                          *probabilities_file(head.channels, out.probabilities, spacing)))
-    return files
-
-
 def _describe(path: Path, array: Any, meta: Any) -> str:
     shape = "x".join(map(str, array.shape))
     names = ", ".join(meta.channel_names or ())
@@ -238,7 +224,7 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
     seconds = time.perf_counter() - t0
     for warning in prediction.warnings:
         print(f"segreview: warning: {' '.join(str(warning).split())}", file=sys.stderr)
-    files = _outputs(prediction, spacing, args.format)
+    files = prediction_files(prediction, spacing, args.format)
     paths = write_results(out_dir, files, args.force)
     for path, (_, array, ameta) in zip(paths, files, strict=True):
         print("wrote " + _describe(path, array, ameta))

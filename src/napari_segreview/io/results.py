@@ -30,7 +30,8 @@ from napari_segreview._util.arrays import label_dtype
 from napari_segreview.errors import FormatError
 from napari_segreview.io.arrayfiles import ArrayMeta
 
-__all__ = ["HEAD_KINDS", "PROBABILITIES", "head_file", "head_file_name", "probabilities_file"]
+__all__ = ["HEAD_KINDS", "PROBABILITIES", "head_file", "head_file_name", "prediction_files",
+           "probabilities_file"]
 
 #: What ends the file name of a head's probabilities: ``whole_probabilities.tif``.
 PROBABILITIES = "_probabilities"
@@ -148,3 +149,30 @@ def _integers(a: np.ndarray, what: str) -> np.ndarray:
     if a.dtype.kind == "i" and a.size and int(a.min()) < 0:
         raise FormatError(f"{what} holds negative values; labels are 0, 1, 2, ...")
     return a
+
+
+def prediction_files(prediction: Any, spacing: Any, fmt: str) -> list[tuple[str, Any, Any]]:
+    """``(file name, array, ArrayMeta)`` for every file ``segreview predict`` writes.
+
+    One decision file per head (:func:`head_file`) and, when the prediction
+    kept them, one probabilities file per head (:func:`probabilities_file`).
+    ``segreview predict`` and the dataset workers both write exactly these.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> head = NS(kind="sigmoid", channels=("fg",))
+    >>> pred = NS(heads={"fg": NS(head=head, decision=np.zeros((1, 2, 2), np.uint8),
+    ...                           probabilities=None)})
+    >>> [(name, meta.kind) for name, _, meta in prediction_files(pred, None, "tif")]
+    [('fg.tif', 'multihot')]
+    """
+    files = []
+    for name, out in prediction.heads.items():
+        head = out.head
+        files.append((head_file_name(name, fmt),
+                      *head_file(head.kind, head.channels, out.decision, spacing)))
+        if out.probabilities is not None:
+            files.append((head_file_name(name, fmt, probabilities=True),
+                          *probabilities_file(head.channels, out.probabilities, spacing)))
+    return files
