@@ -249,3 +249,16 @@ def test_an_export_folder_napari_was_told_about_opens_without_a_choice(make_napa
     prefer_segreview_readers()                        # the user's own choice stays
     assert get_settings().plugins.extension2reader["*.segreview/"] == "someone-else"
     assert set(prefs_before) <= set(get_settings().plugins.extension2reader)
+
+
+def test_a_big_dicom_series_opens_lazily(make_napari_viewer, tmp_path, monkeypatch):
+    pytest.importorskip("pydicom")
+    monkeypatch.setattr(read_module, "LAZY_BYTES", 1000)
+    hu = ct_volume((12, 16, 16))
+    write_ct_series(tmp_path / "ct", hu)
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(tmp_path / "ct", plugin=PLUGIN)
+    assert not isinstance(layer.data, np.ndarray)          # dask: one file per slice shown
+    np.testing.assert_array_equal(np.asarray(layer.data[7]), hu[7])
+    refs = layer.metadata["segreview"]["dicom"]
+    assert len(refs["sop_instance_uids"]) == 12

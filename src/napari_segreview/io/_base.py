@@ -77,9 +77,15 @@ class ImageData:
         values look like HU (:func:`hu_contrast_limits`); None to let napari
         choose.
     units : str or None
-        Units of the values: ``"HU"`` for rescaled CT, else None.
+        Units of the values: ``"HU"`` for CT, a DICOM ``RescaleType`` (``"OD"``...)
+        or PET ``Units`` when the series names one, else None.
     notes : tuple of str
         Sentences about what was assumed or skipped (shown as warnings).
+    dicom : dict or None
+        For DICOM: ``study_uid``, ``series_uid``, ``frame_of_reference_uid``,
+        ``sop_class_uid`` and, per slice in the stacked order,
+        ``sop_instance_uids``, ``files`` and ``frames`` (the frame number in
+        a multi-frame file, else None); JSON-able. None for other formats.
 
     Examples
     --------
@@ -106,6 +112,7 @@ class ImageData:
     contrast_limits: tuple[float, float] | None = None
     units: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    dicom: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         n = self.data.ndim - (1 if self.rgb else 0)
@@ -134,6 +141,8 @@ class ImageData:
             md["units"] = self.units
         if self.spacing_unit:
             md["spacing_unit"] = self.spacing_unit
+        if self.dicom:
+            md["dicom"] = self.dicom
         return md
 
     def layer_kwargs(self) -> dict[str, Any]:
