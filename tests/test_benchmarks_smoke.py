@@ -18,3 +18,23 @@ def test_bench_formats_runs(capsys):
     assert all(r["equal"] for r in rows if "ref_s" in r)
     out = capsys.readouterr().out
     assert "4 x 32 x 32" in out and "cores" in out
+
+
+def _load(name):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_editing_runs(capsys):
+    rows = _load("bench_editing").main(["--shape", "12", "40", "40"])
+    assert all(r["equal"] for r in rows if "equal" in r)
+    assert {r["k"] for r in rows if "k" in r} == {3, 5, 10}
+    assert "12 x 40 x 40" in capsys.readouterr().out
+
+
+def test_bench_dicom_runs(capsys):
+    out = _load("bench_dicom").main(["--quick", "--repeat", "1"])
+    assert out["share"] > 0.9 and out["timing"]

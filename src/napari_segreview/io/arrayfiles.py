@@ -154,6 +154,8 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, ArrayMeta]:
     ----------
     path : str or path-like
         The file. For ``.npy``, a sidecar ``<name>.npy.json`` is read if present.
+        A DICOM SEG file is read as a multi-hot stack, one channel per segment
+        named by its label (:func:`napari_segreview.io.dicomseg.read_seg`).
 
     Returns
     -------
@@ -180,6 +182,12 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, ArrayMeta]:
     (True, dtype('uint8'), 'multihot', ('bone', 'cyst'))
     """
     path = Path(path)
+    if path.suffix.lower() not in SUFFIXES and path.is_file():
+        from napari_segreview.io.dicomseg import is_dicom_seg, read_seg
+
+        if is_dicom_seg(path):   # a DICOM SEG: one binary mask per segment
+            seg = read_seg(path)
+            return seg.masks, ArrayMeta("multihot", seg.labels, spacing=seg.spacing)
     suffix = file_suffix(path)
     if not path.exists():
         raise FormatError(f"{path} does not exist; check the path and the current folder.")
@@ -219,14 +227,37 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict | None]:
     with tifffile.TiffFile(path) as tif:
         array = tif.asarray()
         shaped = tif.shaped_metadata or ()
+        spacing = _tiff_calibration(tif, array.ndim)
     for block in shaped:
         if isinstance(block, dict) and isinstance(block.get(_META_KEY), dict):
             meta = block[_META_KEY]
             shape = meta.get("shape")
             if shape is not None and tuple(shape) != array.shape:
                 array = array.reshape(shape)  # 1-D arrays are stored as (1, N)
+            if spacing is not None and not meta.get("spacing"):
+                meta = {**meta, "spacing": list(spacing)}
             return array, meta
-    return array, None
+    return array, (None if spacing is None else {"spacing": list(spacing)})
+
+
+def _tiff_calibration(tif: Any, ndim: int) -> tuple[float, ...] | None:
+    """The ImageJ/OME voxel spacing of the spatial axes, as the image reader reads it.
+
+    None when the file says nothing (or its axes do not match the array): the
+    spacing of a mask then comes from its segreview metadata or the caller.
+    """
+    from napari_segreview.io.tiff import tiff_spacing
+
+    if not (tif.is_imagej or tif.is_ome) or not tif.series:
+        return None
+    axes = tif.series[0].axes
+    if len(axes) != ndim:
+        return None
+    spatial = "".join("Z" if a in "IQ" else a for a in axes if a in "ZYXIQ")
+    if not 2 <= len(spatial) <= 3 or len(set(spatial)) != len(spatial):
+        return None
+    spacing, _, calibrated = tiff_spacing(tif, spatial)
+    return spacing if calibrated else None
 
 
 def _read_npy(path: Path) -> tuple[np.ndarray, dict | None]:
