@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_formats.py"
 
 
@@ -38,3 +40,10 @@ def test_bench_editing_runs(capsys):
 def test_bench_dicom_runs(capsys):
     out = _load("bench_dicom").main(["--quick", "--repeat", "1"])
     assert out["share"] > 0.9 and out["timing"]
+
+
+@pytest.mark.slow
+def test_bench_dataset_runs(capsys):
+    assert _load("bench_dataset").main(["--cases", "2", "--shape", "4", "64", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "throughput ratio dataset/loop" in out and "2 workers" in out

@@ -24,6 +24,7 @@ __getattr__, __dir__, __all__ = attach(
         ],
         "predict": ["Prediction"],
         "tiling": ["PAD_MODES", "pad_amounts", "pad_to", "tile_grid", "tile_starts"],
+        "uncertainty": ["CONFIDENT", "Uncertainty", "UncertaintyAccumulator", "uncertainty_keys"],
         "unet": ["UNet"],
         "words": ["cause_line", "model_failure", "progress_unit"],
     },

@@ -51,6 +51,7 @@ from napari_segreview.inference.exported import input_shape, program_plan
 from napari_segreview.inference.heads import HeadOutput
 from napari_segreview.inference.models import select_device, select_output, to_eval
 from napari_segreview.inference.tiling import pad_to, tile_grid
+from napari_segreview.inference.uncertainty import Uncertainty, UncertaintyAccumulator
 
 __all__ = ["Cancelled", "OutOfMemoryError", "Prediction", "predict"]
 
@@ -89,6 +90,8 @@ class Prediction:
     device: str
     warnings: list[str] = field(default_factory=list)
     logits_shape: tuple = ()
+    #: With ``uncertainty=True``: the entropy scores (:mod:`~.uncertainty`), else None.
+    uncertainty: Uncertainty | None = None
 
 
 def _is_cancelled(cancel: Any) -> bool:
@@ -173,6 +176,7 @@ class _Runner:
         )
         self.warnings: list[str] = []
         self.checked = False
+        self.entropy: UncertaintyAccumulator | None = None  # set by predict(uncertainty=True)
 
     def _host_batch(self, batch: list[int]) -> torch.Tensor:
         """Gather, normalise and pad the tiles of ``batch`` into one host tensor."""
@@ -278,6 +282,8 @@ class _Runner:
         wide = torch.uint8 if self.decisions.dtype == np.uint8 else torch.int32
         packed = torch.cat([p.to(wide) for p in parts], 1).transpose(0, 1)
         self.decisions[:, z0 : z0 + n] = packed.cpu().numpy()
+        if self.entropy is not None:
+            self.entropy.add(logits)
         if self.probs is not None:
             p = _heads.activate(logits, self.card).transpose(0, 1)
             self.probs[:, z0 : z0 + n] = _heads.probabilities_to_numpy(p, self.probabilities)
@@ -320,6 +326,7 @@ def predict(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | threading.Event | None = None,
     pad_mode: str = "reflect",
+    uncertainty: bool = False,
 ) -> Prediction:
     """Run ``model`` over ``image`` as ``card`` describes; return per-head results.
 
@@ -352,6 +359,10 @@ def predict(
     pad_mode : {"reflect", "constant", "edge"}
         How axes shorter than the card's tile are padded (``"constant"`` pads
         the normalised image with 0); the padding is cropped off the result.
+    uncertainty : bool
+        Also score the model's uncertainty (entropy of its probabilities, on
+        the device, see :mod:`~napari_segreview.inference.uncertainty`) into
+        ``Prediction.uncertainty``; no probabilities are kept for it.
 
     Returns
     -------
@@ -392,6 +403,8 @@ def predict(
     model = to_eval(model, dev)
     runner = _Runner(data, card, dev, amp, probabilities, normalized, pad_mode,
                      program=input_shape(model))
+    if uncertainty:
+        runner.entropy = UncertaintyAccumulator(card)
     total, i, bs = len(runner.items), 0, runner.batch or batch_size
     per_slice = len(runner.grid) if card.input.spatial_dims == 2 else None
     with torch.inference_mode():
@@ -435,4 +448,5 @@ def predict(
         device=str(runner.device),
         warnings=runner.warnings,
         logits_shape=(card.n_outputs, *spatial),
+        uncertainty=None if runner.entropy is None else runner.entropy.result(),
     )

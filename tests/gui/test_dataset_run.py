@@ -1,0 +1,96 @@
+"""The Dataset panel runs the Dask engine (a LocalCluster of worker processes) and exports.
+
+Slow: the cluster's worker process imports torch and loads the model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from napari_segreview.data.phantom import make_ct_phantom
+from napari_segreview.dataset.manifest import Manifest
+from napari_segreview.io.arrayfiles import ArrayMeta, write_array
+
+pytestmark = pytest.mark.slow
+SHAPE = (2, 48, 48)
+RUN_TIMEOUT = 400_000
+
+
+def _images(folder, n):
+    folder.mkdir()
+    for seed in range(n):
+        ph = make_ct_phantom(SHAPE, seed=seed)
+        write_array(folder / f"scan_{seed}.tif", ph.image, ArrayMeta(spacing=ph.spacing))
+    return folder
+
+
+def test_predict_review_and_export_from_the_panel(make_napari_viewer, tmp_path, qtbot):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Dataset")
+    root = tmp_path / "study"
+    w.folder.setText(str(root))
+    w.runbox.images.setText(str(_images(tmp_path / "images", 2)))
+    w.runbox.workers.setValue(1)
+    with qtbot.waitSignal(w.runbox.job.finished, timeout=RUN_TIMEOUT):
+        w.runbox.predict()
+    m = Manifest.open(root)
+    assert m.counts()["predicted"] == 2, w.runbox.status.text()
+    assert w.manifest is not None and w.counts.text() == "0 / 2 done"
+    assert sorted(w.table.order()) == ["scan_0", "scan_1"]
+    first = max(m.cases, key=lambda c: c.uncertainty).id       # the engine's scores
+
+    with qtbot.waitSignal(w.case_opened, timeout=60_000) as opened:
+        w.next()
+    assert opened.args[0] == first
+    assert {"whole", "parts", first} <= {x.name for x in viewer.layers}
+    w.advance.setChecked(False)
+    w.mark_done()
+    assert Manifest.open(root).case(first).dice["whole"] == 1.0   # nothing was corrected
+
+    out = tmp_path / "export"
+    w.runbox.export_to.setText(str(out))
+    with qtbot.waitSignal(w.runbox.job.finished, timeout=RUN_TIMEOUT):
+        w.runbox.export()
+    assert "Exported" in w.runbox.status.text(), w.runbox.status.text()
+    assert json.loads((out / "segreview-export.json").read_text())["format"] == "tif"
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [first]  # the done case
+
+    # predicting again with no images folder resumes: both cases are kept
+    w.runbox.images.clear()
+    with qtbot.waitSignal(w.runbox.job.finished, timeout=RUN_TIMEOUT):
+        w.runbox.predict()
+    again = Manifest.open(root)
+    assert again.case(first).status == "done" and again.counts()["predicted"] == 1
+
+
+def test_cancel_keeps_the_finished_cases_and_a_rerun_does_the_rest(make_napari_viewer,
+                                                                    tmp_path, qtbot):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Dataset")
+    root = tmp_path / "study"
+    w.folder.setText(str(root))
+    w.runbox.images.setText(str(_images(tmp_path / "images", 6)))
+    w.runbox.workers.setValue(1)
+    job = w.runbox.job
+    def cancel_after_one(done, total, line):
+        if done >= 1:
+            w.runbox.cancel()
+
+    job.progressed.connect(cancel_after_one)
+    with qtbot.waitSignal(job.finished, timeout=RUN_TIMEOUT):
+        w.runbox.predict()
+    assert "cancelled" in w.runbox.status.text(), w.runbox.status.text()
+    m = Manifest.open(root)
+    kept = {c.id: c.predicted for c in m.cases if c.status == "predicted"}
+    assert 1 <= len(kept) < 6 and m.counts()["todo"] == 6 - len(kept)
+    assert w.counts.text() == "0 / 6 done"
+
+    job.progressed.disconnect(cancel_after_one)
+    w.runbox.images.clear()                                   # resume the dataset's own cases
+    with qtbot.waitSignal(job.finished, timeout=RUN_TIMEOUT):
+        w.runbox.predict()
+    again = Manifest.open(root)
+    assert again.counts()["predicted"] == 6, w.runbox.status.text()
+    assert {cid: again.case(cid).predicted for cid in kept} == kept   # not predicted twice
