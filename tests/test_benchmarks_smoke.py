@@ -47,3 +47,10 @@ def test_bench_dataset_runs(capsys):
     assert _load("bench_dataset").main(["--cases", "2", "--shape", "4", "64", "64"]) == 0
     out = capsys.readouterr().out
     assert "throughput ratio dataset/loop" in out and "2 workers" in out
+
+
+def test_bench_dicomseg_runs(capsys):
+    pytest.importorskip("highdicom")
+    rows = _load("bench_dicomseg").main(["--quick"])
+    assert [r["what"] for r in rows] == ["write", "read", "read beside"]
+    assert "write: ours" in capsys.readouterr().out

@@ -44,6 +44,8 @@ examples:
       -o Dataset501_Bone --format nnunet
   segreview export scan.tif --sigmoid masks.tif --softmax parts.tif --classes a,b,c -o export/
   segreview export scan.tif --softmax masks.tif --priority later -o export/ --dry-run
+  segreview export ct_dicom/ --card bone.card.yaml --target whole=w.tif --target parts=p.tif \\
+      -o seg/ --format dicom-seg --corrected
 """
 
 
@@ -101,8 +103,14 @@ def add_export(subparsers: Any) -> None:
     p.add_argument("--ignore-outside-parent", action="store_true",
                    help="softmax heads with 'within': 255 outside the parent mask instead of "
                         "background (not with --format nnunet)")
-    p.add_argument("--format", choices=EXPORT_FORMATS, default="tif",
-                   help="tif or npz files per case, or an nnU-Net v2 raw dataset (default tif)")
+    p.add_argument("--format", choices=(*EXPORT_FORMATS, "dicom-seg"), default="tif",
+                   help="tif or npz files per case, an nnU-Net v2 raw dataset, or dicom-seg: "
+                        "one DICOM SEG per case (<case>.seg.dcm, or the .dcm given as -o) "
+                        "referencing the DICOM series IMAGE (default tif)")
+    p.add_argument("--corrected", action="store_true",
+                   help="with --format dicom-seg: the masks were corrected by a person, so "
+                        "their segments are SEMIAUTOMATIC (default AUTOMATIC: the model's "
+                        "output as it came; MANUAL without a card)")
     p.add_argument("--image-mode", choices=IMAGE_MODES, default="raw",
                    help="store the image as loaded (default) or normalised as the model saw "
                         "it (needs --card)")
@@ -228,6 +236,7 @@ def prepare_case(args: argparse.Namespace) -> Any:
                             ignore_outside_parent=args.ignore_outside_parent)
     spacing = tuple(float(s) for s in args.spacing) if args.spacing else img.spacing
     name = args.case or img.name.split(".")[0]
+    args.image_dicom = getattr(img, "dicom", None)   # the series' references (dicom-seg)
     return ExportCase(name, image, targets, card, spacing=spacing, source=str(args.image),
                       image_mode=args.image_mode)
 
@@ -239,6 +248,9 @@ def run_export(args: argparse.Namespace) -> int:
     from napari_segreview.targets.classstats import summary_lines
     from napari_segreview.targets.export import export_case, preview_statistics
 
+    if args.corrected and args.format != "dicom-seg":
+        raise FormatError("--corrected applies to --format dicom-seg only (it marks the "
+                          "segments SEMIAUTOMATIC); leave it off for other formats.")
     try:
         case = prepare_case(args)
     except OverlapError as exc:
@@ -249,6 +261,13 @@ def run_export(args: argparse.Namespace) -> int:
     if args.dry_run:
         stats = preview_statistics(out if out.is_dir() else None, [case], method=args.weights)
         print(f"dry run: nothing written; statistics after adding case {case.name!r}:")
+    elif args.format == "dicom-seg":
+        from napari_segreview.targets.dicomseg import export_seg_case
+
+        result = export_seg_case(out, case, dicom=getattr(args, "image_dicom", None),
+                                 corrected=args.corrected, overwrite=args.force)
+        stats = result.statistics
+        print(result.summary())
     else:
         result = export_case(out, case, fmt=args.format, overwrite=args.force,
                              method=args.weights)

@@ -15,13 +15,22 @@ __getattr__, __dir__, __all__ = attach(
         ],
         "convert": ["ConvertResult", "convert_array", "convert_file", "load_regions"],
         "dicom": ["is_dicom_file", "read_dicom"],
+        "dicom_enhanced": ["frame_headers"],
+        "dicom_pixels": ["check_decoder", "read_pixels", "rescale_dtype"],
+        "dicom_scan": ["Scan", "scan_files", "skipped_note"],
+        "dicom_values": ["SliceHeader", "as_float", "as_floats", "as_int", "get_value"],
+        "dicomseg": [
+            "SEG_CLASSES", "SEG_SOP_CLASS", "SegData", "Segment", "SourceSeries", "is_dicom_seg",
+            "mask_digest", "read_seg", "seg_references", "series_reference",
+        ],
         "nifti": ["import_nibabel", "read_nifti", "read_nifti_array", "write_nifti"],
         "read": [
             "DECLINED_FOLDER_FILES", "LAZY_BYTES", "ImageData", "can_read", "declined_folder",
             "display_window", "natural_key", "read_image", "read_images",
         ],
         "results": [
-            "HEAD_KINDS", "PROBABILITIES", "head_file", "head_file_name", "probabilities_file",
+            "HEAD_KINDS", "PROBABILITIES", "head_file", "head_file_name", "prediction_files",
+            "probabilities_file",
         ],
         "slices": ["read_picture", "read_slice_folder"],
         "tiff": ["read_tiff", "tiff_spacing"],

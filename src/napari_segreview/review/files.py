@@ -147,6 +147,10 @@ Channel('b', class 2 of 'parts.tif', shape=(1, 3))]
 
 
 def _is_mask_file(p: Path) -> bool:
+    if p.is_file() and not p.name.startswith(".") and p.suffix.lower() == ".dcm":
+        from napari_segreview.io.dicomseg import is_dicom_seg
+
+        return is_dicom_seg(p)          # a DICOM SEG: its segments are masks
     return (p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUFFIXES
             and not p.stem.endswith("_probabilities"))
 

@@ -19,6 +19,11 @@ __getattr__, __dir__, __all__ = attach(
         "classstats": [
             "class_statistics", "count_target", "statistics_from_counts", "summary_lines",
         ],
+        "dicomseg": [
+            "SEG_FORMAT", "SEG_SUFFIX", "SegExportResult", "case_segments", "coded_concept",
+            "corrected_channels", "default_codes", "export_seg_case", "segment_origins",
+            "write_seg",
+        ],
         "export": [
             "MANIFEST", "MARKER", "STATISTICS", "ExportResult", "ExportedCase", "export_case",
             "find_export_root", "is_export", "preview_statistics", "read_export",

@@ -52,6 +52,12 @@ from napari_segreview._napari.export.io import layer_record
 from napari_segreview.errors import FormatError, OverlapError
 from napari_segreview.targets.build import ExportCase, overlap_sentence
 from napari_segreview.targets.classstats import WEIGHT_METHODS, summary_lines
+from napari_segreview.targets.dicomseg import (
+    SEG_FORMAT,
+    corrected_channels,
+    export_seg_case,
+    segment_origins,
+)
 from napari_segreview.targets.export import EXPORT_FORMATS, export_case, preview_statistics
 
 if TYPE_CHECKING:
@@ -89,7 +95,7 @@ class ExportWidget(QWidget):
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("export folder (new, empty or an export to add to)")
         self.format = QComboBox()
-        self.format.addItems(list(EXPORT_FORMATS))
+        self.format.addItems([*EXPORT_FORMATS, SEG_FORMAT])
         self.image_picker = layer_picker(napari_viewer, Image, exclude=("probability",))
         self.sigmoid_picker = layer_picker(napari_viewer, Labels, exclude=VIEWS, multiple=True)
         self.softmax_picker = layer_picker(napari_viewer, Labels, exclude=VIEWS, multiple=True)
@@ -191,6 +197,7 @@ class ExportWidget(QWidget):
             "image_mode": self.image_mode.currentText(),
             "case": self.case_name.text().strip() or image_layer.name,
             "records": {ly.name: layer_record(ly) for ly in [image_layer, *sig, *soft]},
+            "dicom": meta(image_layer).get("dicom"),
         }
 
     def collect(self) -> ExportCase:
@@ -269,6 +276,23 @@ def _preview_work(folder: Path | None, choices: dict, opts: dict) -> tuple:
 def _export_work(folder: Path, choices: dict, opts: dict):
     case = build_case(choices)
     yield preview_statistics(folder, [case], method=opts["method"])
+    if opts["fmt"] == SEG_FORMAT:  # one DICOM SEG; edited decisions are SEMIAUTOMATIC
+        layers = [*choices["sigmoid"], *choices["softmax"]]
+        result = export_seg_case(folder, case, dicom=choices.get("dicom"),
+                                 corrected=corrected_channels(layers),
+                                 colours=_colours(layers), origins=segment_origins(layers),
+                                 overwrite=opts["overwrite"])
+        return result.statistics, result
     result = export_case(folder, case, fmt=opts["fmt"], overwrite=opts["overwrite"],
                          method=opts["method"])
     return result.statistics, result
+
+
+def _colours(layers: list[tuple]) -> dict[str, tuple[int, ...]]:
+    """The colour of each channel, as the layers show it (by channel name)."""
+    from napari_segreview._napari._colours import channel_color
+    from napari_segreview._napari._layers import channel_name, mask_channels
+
+    names = [n for d, ly_name, m in layers
+             for n, _ in mask_channels(m, channel_name(m, ly_name))]
+    return {n: tuple(int(channel_color(n)[i:i + 2], 16) for i in (1, 3, 5)) for n in names}
