@@ -24,6 +24,13 @@ raising ``AttributeError``:
 ``Window._qt_window``
     The QMainWindow, for the close guard; None without it (no close guard:
     edits are still autosaved every interval).
+``Labels._paint_region_with_mask`` (napari 0.9; older: ``paint``, ``fill``, ``paint_polygon``)
+    Wrapped per layer by :func:`restrict_painting` so that napari's own brush, fill
+    and polygon change only the voxels an intensity range allows
+    (:func:`unrestrict_painting` puts them back).
+The masked history atoms of napari 0.9 (``slice_key``, ``mask``, ``new_value``)
+    Read by :func:`atom_indices` and :func:`atom_change` (the voxels a stroke
+    changed and their values), for hierarchy-aware painting.
 """
 
 from __future__ import annotations
@@ -194,3 +201,162 @@ def close_notification_toasts() -> int:
             n += 1
     return n
 
+
+
+# ---------------------------------------------------------------- painting limits (Edit panel)
+#: The methods :func:`restrict_painting` may replace on a layer (:func:`unrestrict_painting`
+#: puts them back): napari 0.9 paints through ``_paint_region_with_mask``; older napari
+#: through ``data_setitem``, called by ``paint``, ``fill`` and ``paint_polygon``.
+_PAINT_WRAPPED = ("_paint_region_with_mask", "paint", "fill", "paint_polygon", "data_setitem")
+
+
+def restrict_painting(layer: Any, keep: Callable[[tuple], Any]) -> str:
+    """Let napari's brush, fill and polygon on ``layer`` change only voxels ``keep`` allows.
+
+    ``keep(key)`` gets either a box (a tuple of slices, one per axis of the
+    data) and returns a boolean array of that box's shape, or a tuple of
+    index arrays (one per axis) and returns a boolean vector: which of those
+    voxels may change. Each stroke stays one undo step: the filtered voxels
+    are simply never painted. Edits made with ``data_setitem`` outside a
+    brush, fill or polygon (fixes, effects) are not filtered. Returns the
+    path used: ``"mask"`` (napari 0.9 and later, through
+    ``Labels._paint_region_with_mask``) or ``"indices"`` (older napari, through
+    ``data_setitem`` while ``paint``/``fill``/``paint_polygon`` run).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Old:  # a napari without _paint_region_with_mask
+    ...     def __init__(self):
+    ...         self.data = np.zeros(4, int)
+    ...     def data_setitem(self, indices, value, refresh=True):
+    ...         self.data[indices] = value
+    ...     def paint(self, coord, label, refresh=True):
+    ...         self.data_setitem((np.arange(4),), label)
+    ...     def fill(self, coord, label, refresh=True):
+    ...         pass
+    ...     def paint_polygon(self, points, label):
+    ...         pass
+    >>> layer = Old()
+    >>> restrict_painting(layer, lambda key: key[0] % 2 == 0)
+    'indices'
+    >>> layer.paint((0,), 7); layer.data
+    array([7, 0, 7, 0])
+    >>> layer.data_setitem((np.arange(4),), 1); layer.data   # not a brush: not filtered
+    array([1, 1, 1, 1])
+    >>> unrestrict_painting(layer); layer.paint((0,), 3); layer.data
+    array([3, 3, 3, 3])
+    """
+    layer = getattr(layer, "__wrapped__", layer)   # a plugin's proxy: hook the real layer
+    unrestrict_painting(layer)
+    cls = type(layer)
+    if callable(getattr(cls, "_paint_region_with_mask", None)):
+        original = layer._paint_region_with_mask
+
+        def paint_region(slice_key: tuple, mask: Any, new_label: int, dims_to_paint: Any,
+                         refresh: bool = True, region_data: Any = None) -> None:
+            import numpy as np
+
+            allowed = np.asarray(keep(tuple(slice_key)), bool)
+            mask = np.asarray(mask, bool) & allowed.reshape(np.shape(mask))
+            if not mask.any():
+                return
+            original(slice_key, mask, new_label, dims_to_paint, refresh, region_data)
+
+        layer._paint_region_with_mask = paint_region
+        return "mask"
+    state = {"painting": 0}
+    original_set = layer.data_setitem
+
+    def data_setitem(indices: Any, value: Any, refresh: bool = True) -> None:
+        if state["painting"] and indices is not None and len(indices):
+            import numpy as np
+
+            idx = tuple(np.asarray(i) for i in indices)
+            ok = np.asarray(keep(idx), bool)
+            if not ok.all():
+                idx = tuple(i[ok] for i in idx)
+                if np.ndim(value):
+                    value = np.asarray(value)[ok]
+            indices = idx
+        original_set(indices, value, refresh)
+
+    def brushing(method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            state["painting"] += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                state["painting"] -= 1
+        return wrapped
+
+    layer.data_setitem = data_setitem
+    for name in ("paint", "fill", "paint_polygon"):
+        setattr(layer, name, brushing(getattr(layer, name)))
+    return "indices"
+
+
+def unrestrict_painting(layer: Any) -> None:
+    """Remove what :func:`restrict_painting` put on ``layer`` (napari's own painting again)."""
+    layer = getattr(layer, "__wrapped__", layer)
+    for name in _PAINT_WRAPPED:
+        vars(layer).pop(name, None)
+
+
+def atom_indices(atom: Any) -> tuple:
+    """The voxels one napari Labels history atom changed, as a tuple of index arrays.
+
+    napari records a brush, fill or polygon as a masked atom (a box
+    ``slice_key``, a ``mask`` in it or None for the whole box) and
+    ``data_setitem`` as ``(indices, old_values, new_values)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace as NS
+    >>> m = np.array([[True, False], [False, True]])
+    >>> [i.tolist() for i in atom_indices(NS(slice_key=(slice(2, 4), slice(5, 7)), mask=m))]
+    [[2, 3], [5, 6]]
+    >>> [i.tolist() for i in atom_indices(NS(slice_key=(slice(0, 1), slice(1, 3)), mask=None))]
+    [[0, 0], [1, 2]]
+    >>> [i.tolist() for i in atom_indices(((np.array([4]), np.array([1])), None, 1))]
+    [[4], [1]]
+    """
+    return atom_change(atom)[0]
+
+
+def atom_change(atom: Any) -> tuple[tuple, Any]:
+    """The voxels one napari Labels history atom changed and their new values.
+
+    napari announces a lone brush dab (outside a stroke) before it writes the
+    data, so the new values come from the atom, not from the layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace as NS
+    >>> idx, new = atom_change(NS(slice_key=(slice(0, 1), slice(1, 3)), mask=None, new_value=4))
+    >>> [i.tolist() for i in idx], new.tolist()
+    ([[0, 0], [1, 2]], [4, 4])
+    >>> idx, new = atom_change(((np.array([4, 5]),), np.array([0, 0]), np.array([2, 3])))
+    >>> new.tolist()
+    [2, 3]
+    """
+    import numpy as np
+
+    key = getattr(atom, "slice_key", None)
+    if key is not None:
+        mask = getattr(atom, "mask", None)
+        if mask is None:
+            mask = np.ones(tuple(s.stop - s.start for s in key), bool)
+        local = np.nonzero(np.asarray(mask))
+        idx = tuple(i + s.start for i, s in zip(local, key, strict=True))
+        return idx, np.full(idx[0].size, getattr(atom, "new_value", 0))
+    first = atom[0]
+    if isinstance(first, tuple) and first and all(isinstance(i, slice) for i in first):
+        grid = np.indices(tuple(s.stop - s.start for s in first))
+        idx = tuple((g + s.start).ravel() for g, s in zip(grid, first, strict=True))
+    else:
+        idx = tuple(np.asarray(i).ravel() for i in first)
+    return idx, np.broadcast_to(np.asarray(atom[2]).ravel() if np.ndim(atom[2]) else atom[2],
+                                idx[0].shape)

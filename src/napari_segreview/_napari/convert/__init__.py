@@ -3,6 +3,7 @@
 Modules: :mod:`.widget` (the dock widget) and :mod:`.work` (what it computes, no Qt).
 """
 
-from napari_segreview._napari.convert.widget import ConvertWidget
+from napari_segreview._util.lazy import attach
 
-__all__ = ["ConvertWidget"]
+# The widget loads on first use: importing a helper module of the panel stays light.
+__getattr__, __dir__, __all__ = attach(__name__, {"widget": ["ConvertWidget"]})

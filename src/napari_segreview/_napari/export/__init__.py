@@ -5,6 +5,7 @@ case, no Qt) and :mod:`.io` (the export reader and the label-map / multi-hot wri
 napari.yaml names, no Qt).
 """
 
-from napari_segreview._napari.export.widget import ExportWidget
+from napari_segreview._util.lazy import attach
 
-__all__ = ["ExportWidget"]
+# The widget loads on first use: importing a helper module of the panel stays light.
+__getattr__, __dir__, __all__ = attach(__name__, {"widget": ["ExportWidget"]})

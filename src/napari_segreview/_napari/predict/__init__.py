@@ -7,6 +7,7 @@ pure) and :mod:`.run` (what the worker runs, what it checks first and the senten
 its errors, no Qt).
 """
 
-from napari_segreview._napari.predict.widget import PredictWidget
+from napari_segreview._util.lazy import attach
 
-__all__ = ["PredictWidget"]
+# The widget loads on first use: importing a helper module of the panel stays light.
+__getattr__, __dir__, __all__ = attach(__name__, {"widget": ["PredictWidget"]})

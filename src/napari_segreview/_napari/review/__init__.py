@@ -7,6 +7,7 @@ priority, paint), :mod:`.overlap` (the overlap view), :mod:`.edits` (noticing ed
 worker runs, no Qt).
 """
 
-from napari_segreview._napari.review.widget import ReviewWidget
+from napari_segreview._util.lazy import attach
 
-__all__ = ["ReviewWidget"]
+# The widget loads on first use: importing a helper module of the panel stays light.
+__getattr__, __dir__, __all__ = attach(__name__, {"widget": ["ReviewWidget"]})

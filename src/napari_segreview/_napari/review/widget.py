@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_segreview._napari._panel import failure_text, scroll_panel, show_failure
+from napari_segreview._napari._undo import write_as_one_step
 from napari_segreview._napari.review.edits import EditWatcher
 from napari_segreview._napari.review.findings import FindingsTable
 from napari_segreview._napari.review.fixpanel import FixPanel
@@ -275,10 +276,7 @@ class ReviewWidget(QWidget):
         self._applying = True
         try:
             for source, edits in result.by_source().items():
-                layer = rs.layers[source]
-                with layer.block_history():
-                    for e in edits:
-                        layer.data_setitem(e.indices, e.value)
+                write_as_one_step(rs.layers[source], [(e.indices, e.value) for e in edits])
         except Exception as exc:  # a failing layer must not crash napari
             self._fail(f"the fix could not be applied to the layers ({exc}); undo any partial "
                        "change with Ctrl+Z.")
