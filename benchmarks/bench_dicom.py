@@ -44,9 +44,9 @@ except ImportError:  # running from a checkout without PYTHONPATH=src
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import pydicom
-from dicom_samples import transcode, write_enhanced_ct
 from pydicom import uid
 
+from dicom_samples import transcode, write_enhanced_ct
 from io_samples import ct_volume, write_ct_series
 from napari_segreview.io.dicom import read_dicom
 

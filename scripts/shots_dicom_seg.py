@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import screenshots  # the guide's helpers: waiting, settling, toasts
+
 from seg_samples import highdicom_seg, write_source_series  # pydicom / highdicom writers
 
 SHOTS = ("dicom-seg-1-import.png", "dicom-seg-2-export.png")

@@ -12,7 +12,19 @@ three parts gives whole 0.994, part_1 0.981, part_2 0.989, part_3 0.985 in the
 same time (``--dice 0`` reproduces the first). Every few steps a fresh
 phantom is generated (new seed, size, noise and position), and random crops
 of random slices feed the model, two in three centred on the bone,
-window-normalised exactly as the card's ``normalize`` says. The result::
+window-normalised exactly as the card's ``normalize`` says.
+
+The training itself is :mod:`napari_segreview.training`, the code behind
+``segreview train``: the loss is the card's (:class:`~napari_segreview.training.losses.CardLoss`,
+without ``pos_weight``, soft Dice on the parts only), crops come from its
+:class:`~napari_segreview.training.sampling.Sampler`, the optimisation is its
+:func:`~napari_segreview.training.loop.fit` (AdamW, warm-up then cosine decay)
+and the held-out Dice its :func:`~napari_segreview.training.evaluate.evaluate`
+(the decoding of ``segreview predict``). Only the data differ: fresh phantoms
+instead of an export. The shipped ``demo_bone.pt`` was trained by the
+previous, self-contained version of this script (same loss, OneCycle
+schedule); a rerun of this one trains an equivalent model, not the same bytes.
+The result::
 
     src/napari_segreview/data/demo_bone.pt            TorchScript (torch.jit.script)
     src/napari_segreview/data/demo_bone.card.yaml     its model card
@@ -38,7 +50,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from torch import nn
 
@@ -49,9 +60,15 @@ except ImportError:  # running from a checkout without installing
 
 from napari_segreview.card.intensity import normalize
 from napari_segreview.card.spec import ModelCard
-from napari_segreview.data.phantom import PHANTOM_CHANNELS, make_ct_phantom
+from napari_segreview.data.phantom import make_ct_phantom
 from napari_segreview.inference.unet import UNet
-from napari_segreview.labels.metrics import per_channel_dice
+from napari_segreview.training.data import CaseData
+from napari_segreview.training.evaluate import Evaluation
+from napari_segreview.training.loop import TrainConfig, fit
+from napari_segreview.training.losses import CardLoss
+from napari_segreview.training.progress import Reporter
+from napari_segreview.training.sampling import Sampler
+from napari_segreview.training.trainable import Trainable
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "napari_segreview" / "data"
 STEM = "demo_bone"
@@ -108,71 +125,52 @@ def build_model(base: int, depth: int) -> UNet:
     return UNet(1, 5, spatial_dims=2, base=base, depth=depth, norm="group")
 
 
-def composite_loss(
-    logits: torch.Tensor, whole: torch.Tensor, parts: torch.Tensor, dice_weight: float = 0.0
-) -> torch.Tensor:
-    """BCEWithLogits on channel 0 plus CrossEntropy on channels 1..4, summed.
+def card_loss(dice_weight: float) -> CardLoss:
+    """BCEWithLogits on ``whole`` plus CrossEntropy on ``parts`` (+ soft Dice on the parts).
 
-    ``whole`` is ``(N, 1, Y, X)`` float 0/1; ``parts`` is ``(N, Y, X)`` long
-    class indices (no channel axis). With ``dice_weight > 0`` a soft Dice loss
-    on the three parts' softmax probabilities (batch Dice, one per part,
-    averaged) is added: it keeps the small parts from drowning in the
-    background, which plain cross-entropy lets happen here.
+    The card's loss as ``segreview train`` builds it, without ``pos_weight``
+    (the phantoms are generated, not counted) and with the soft Dice only on
+    the parts: it keeps the small parts from drowning in the background,
+    which plain cross-entropy lets happen here.
     """
-    loss = F.binary_cross_entropy_with_logits(logits[:, :1], whole)
-    loss = loss + F.cross_entropy(logits[:, 1:], parts)
-    if dice_weight > 0:
-        prob = torch.softmax(logits[:, 1:], 1)[:, 1:]
-        target = torch.stack([parts == k for k in (1, 2, 3)], 1).to(prob.dtype)
-        inter = (prob * target).sum((0, 2, 3))
-        denom = prob.sum((0, 2, 3)) + target.sum((0, 2, 3))
-        loss = loss + dice_weight * (1 - (2 * inter + 1) / (denom + 1)).mean()
-    return loss
+    return CardLoss(demo_card(), pos_weight=False, dice={"whole": 0.0, "parts": dice_weight})
 
 
-def sample_batch(
-    rng: np.random.Generator, batch: int, crop: int, seed: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random crops of random slices from one fresh phantom (new seed, size, noise).
-
-    Two crops in three are centred on a random bone voxel (when the slice has
-    bone), the others lie anywhere, background-only crops included.
-    """
-    size = int(rng.choice([160, 192, 224, 256, 256, 288, 320, 384]))
-    noise = float(rng.uniform(10.0, 45.0))
-    ph = make_ct_phantom((12, size, size), seed=seed, noise_hu=noise)
-    image = window_normalize(ph.image)
-    parts = ph.parts
-    xs, ws, ps = [], [], []
-    for _ in range(batch):
-        z = int(rng.integers(0, ph.image.shape[0]))
-        bone = np.flatnonzero(ph.masks[0, z]) if rng.random() < FOREGROUND else ()
-        if len(bone):  # centre the crop on a bone voxel (nnU-Net's foreground oversampling)
-            cy, cx = np.unravel_index(bone[rng.integers(len(bone))], (size, size))
-            y0, x0 = (int(np.clip(c - crop // 2, 0, size - crop)) for c in (cy, cx))
-        else:
-            y0, x0 = (int(rng.integers(0, size - crop + 1)) for _ in range(2))
-        sl = (z, slice(y0, y0 + crop), slice(x0, x0 + crop))
-        xs.append(image[sl])
-        ws.append(ph.masks[0][sl])
-        ps.append(parts[sl])
-    x = torch.from_numpy(np.stack(xs)[:, None])
-    w = torch.from_numpy(np.stack(ws)[:, None].astype(np.float32))
-    p = torch.from_numpy(np.stack(ps).astype(np.int64))
-    return x, w, p
+def phantom_case(seed: int, shape: tuple[int, int, int], noise_hu: float = 25.0) -> CaseData:
+    """A phantom as a training case: window-normalised image, ``whole`` and ``parts`` targets."""
+    ph = make_ct_phantom(shape, seed=seed, noise_hu=noise_hu)
+    return CaseData(f"phantom_{seed}", window_normalize(ph.image)[None],
+                    {"whole": ph.masks[:1].copy(), "parts": ph.parts})
 
 
-@torch.inference_mode()
-def evaluate(model: nn.Module, shape: tuple[int, int, int], seed: int) -> dict[str, float]:
-    """Per-channel Dice on a held-out phantom: whole by logit > 0, parts by argmax within."""
-    model.eval()
-    ph = make_ct_phantom(shape, seed=seed)
-    x = torch.from_numpy(window_normalize(ph.image)[:, None])
-    logits = torch.cat([model(x[i:i + 8]) for i in range(0, x.shape[0], 8)])
-    whole = (logits[:, 0] > 0).numpy()
-    parts = logits[:, 1:].argmax(1).numpy() * whole  # `within: whole`
-    pred = np.stack([whole] + [parts == k for k in (1, 2, 3)]).astype(np.uint8)
-    return per_channel_dice(pred, ph.masks, PHANTOM_CHANNELS)
+class PhantomSampler:
+    """Crops from a fresh phantom (new seed, size, noise) every ``per_phantom`` batches."""
+
+    def __init__(self, rng: np.random.Generator, crop: int, per_phantom: int) -> None:
+        self.rng, self.crop, self.per_phantom = rng, crop, per_phantom
+        self.calls = 0
+        self.sampler: Sampler | None = None
+
+    def batch(self, n: int):
+        if self.calls % self.per_phantom == 0:
+            size = int(self.rng.choice([160, 192, 224, 256, 256, 288, 320, 384]))
+            noise = float(self.rng.uniform(10.0, 45.0))
+            case = phantom_case(1000 + self.calls // self.per_phantom, (12, size, size), noise)
+            self.sampler = Sampler([case], demo_card(), (self.crop, self.crop), self.rng,
+                                   foreground=FOREGROUND, augment=False)
+        self.calls += 1
+        return self.sampler.batch(n)
+
+
+#: The untrained network's Dice is not measured (``fit`` skips its "before" evaluation).
+_NOT_MEASURED = Evaluation({})
+
+
+def _progress(event: str, f: dict, _last: list = [0]) -> None:  # noqa: B006 (a counter)
+    if event == "step" and (f["step"] - _last[0] >= 50 or f["step"] == f["steps"]):
+        _last[0] = f["step"]
+        print(f"step {f['step']:4d}/{f['steps']}  loss {f['loss']:.4f}  "
+              f"{f['elapsed_s']:6.1f} s", flush=True)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -231,27 +229,20 @@ def main(argv: list[str] | None = None) -> dict:
     torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(args.seed)
     model = build_model(args.base, args.depth)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
-                                                pct_start=0.1)
+    trainable = Trainable(model.train(), "factory", OUT_DIR / f"{STEM}.pt", None,
+                          params=list(model.parameters()))
+    held_out = [phantom_case(EVAL_SEED, tuple(args.eval_shape))]
+    cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup=max(1, args.steps // 10),
+                      batch_size=args.batch, eval_every=args.steps, seed=args.seed,
+                      pos_weight=False, dice=args.dice, device="cpu",
+                      patch=(args.crop, args.crop), threads=args.threads)
     t0 = time.perf_counter()
-    running = None
-    model.train()
-    for step in range(args.steps):
-        if step % args.per_phantom == 0:
-            phantom_seed = 1000 + step // args.per_phantom
-        x, w, p = sample_batch(rng, args.batch, args.crop, phantom_seed)
-        loss = composite_loss(model(x), w, p, args.dice)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-        if (step + 1) % 50 == 0 or step + 1 == args.steps:
-            print(f"step {step + 1:4d}/{args.steps}  loss {running:.4f}  "
-                  f"{time.perf_counter() - t0:6.1f} s", flush=True)
+    reporter = Reporter(text=_progress)
+    result = fit(trainable, PhantomSampler(rng, args.crop, args.per_phantom),
+                 card_loss(args.dice), held_out, demo_card(), cfg,
+                 device=torch.device("cpu"), reporter=reporter, before=_NOT_MEASURED)
     train_s = time.perf_counter() - t0
-    dice = evaluate(model, tuple(args.eval_shape), EVAL_SEED)
+    dice = result.after.dice
     metrics = {
         "dice": dice,
         "eval": {"phantom_shape": list(args.eval_shape), "seed": EVAL_SEED,
@@ -259,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train": {"steps": args.steps, "batch": args.batch, "crop": args.crop,
                   "base": args.base, "depth": args.depth, "lr": args.lr,
                   "dice_weight": args.dice, "seed": args.seed, "seconds": round(train_s, 1),
+                  "trainer": "napari_segreview.training.loop.fit",
                   "loss": "BCEWithLogits(whole) + CrossEntropy(parts)"
                           + (f" + {args.dice:g} * soft Dice(parts)" if args.dice else "")},
     }

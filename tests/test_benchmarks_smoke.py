@@ -54,3 +54,10 @@ def test_bench_dicomseg_runs(capsys):
     rows = _load("bench_dicomseg").main(["--quick"])
     assert [r["what"] for r in rows] == ["write", "read", "read beside"]
     assert "write: ours" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_finetune_runs(capsys):
+    out = _load("bench_finetune").main(["--quick"])
+    assert isinstance(out, dict) and out
+    assert "held-out" in capsys.readouterr().out

@@ -7,10 +7,10 @@ import numpy as np
 import pydicom
 import pytest
 import yaml
-from seg_samples import highdicom_seg, random_masks, write_source_series
 
 from napari_segreview.cli import main
 from napari_segreview.io.arrayfiles import ArrayMeta, read_array, write_array
+from seg_samples import highdicom_seg, random_masks, write_source_series
 
 pytest.importorskip("highdicom")
 

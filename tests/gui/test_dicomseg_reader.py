@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pydicom
 import pytest
-from seg_samples import highdicom_seg, random_masks, write_source_series
 
 from napari_segreview._napari.dicomseg import get_seg_reader
 from napari_segreview._napari.export.widget import select
+from seg_samples import highdicom_seg, random_masks, write_source_series
 
 pytestmark = pytest.mark.gui
 pytest.importorskip("highdicom")

@@ -4,8 +4,8 @@ the key slices of "fill between slices"."""
 
 import numpy as np
 import pytest
-from edit_helpers import SPACING, TIMEOUT, add_case, open_panel
 
+from edit_helpers import SPACING, TIMEOUT, add_case, open_panel
 from napari_segreview._napari.edit.widget import PREVIEW_NAME
 from napari_segreview.editing.region import edit_labels, edit_mask
 

@@ -3,9 +3,10 @@ intensity range (each stroke one undo step), the magic wand, and hierarchy-aware
 
 import numpy as np
 import pytest
-from edit_helpers import add_case, open_panel
 from napari.layers import Labels
 from scipy import ndimage
+
+from edit_helpers import add_case, open_panel
 
 pytestmark = pytest.mark.gui
 

@@ -9,7 +9,6 @@ import shutil
 
 import numpy as np
 import pytest
-from seg_samples import highdicom_seg, random_masks, write_source_series
 
 from napari_segreview.errors import FormatError, ReadError
 from napari_segreview.io.arrayfiles import read_array
@@ -20,6 +19,7 @@ from napari_segreview.io.dicomseg import (
     seg_references,
     series_reference,
 )
+from seg_samples import highdicom_seg, random_masks, write_source_series
 
 pytest.importorskip("highdicom")
 LABELS = ["liver", "lesion", "vessel"]

@@ -5,7 +5,6 @@ import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from seg_samples import random_masks, write_source_series
 
 from napari_segreview.card.spec import ModelCard
 from napari_segreview.errors import CardError, FormatError
@@ -18,6 +17,7 @@ from napari_segreview.targets.dicomseg import (
     default_codes,
     export_seg_case,
 )
+from seg_samples import random_masks, write_source_series
 
 hd = pytest.importorskip("highdicom")
 CARD = ModelCard.from_dict({"name": "bone-net", "heads": [
@@ -162,7 +162,6 @@ def test_coded_concepts_and_defaults():
 
 def test_enhanced_multiframe_source(tmp_path):
     from dicom_samples import write_enhanced_ct
-
     from napari_segreview.io.dicomseg import SourceSeries
     from napari_segreview.io.read import read_image
 
@@ -192,10 +191,9 @@ def test_enhanced_multiframe_source(tmp_path):
 
 
 def test_segments_read_from_a_seg_keep_their_origin(series, tmp_path):
-    from seg_samples import highdicom_seg
-
     from napari_segreview.io.dicomseg import mask_digest
     from napari_segreview.targets.dicomseg import segment_origins
+    from seg_samples import highdicom_seg
 
     masks = random_masks(2, series.shape, seed=6)
     highdicom_seg(series, masks, ["liver", "spleen"], path=tmp_path / "in.dcm",

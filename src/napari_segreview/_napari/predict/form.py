@@ -148,6 +148,15 @@ class PredictForm(QWidget):
         self.ct_window.apply()
 
     # -- model and card -------------------------------------------------------------------
+    def set_model(self, model: str, card: str | None = None, factory: str | None = None) -> None:
+        """Use ``model`` (and ``card``, else the card found beside it; ``factory`` if given)."""
+        self._card_auto = not card
+        self.model_path.setText(str(model))
+        if card:
+            self.card_path.setText(str(card))
+        if factory is not None:
+            self.factory.setText(factory)
+
     def _on_model_changed(self, *_args: Any) -> None:
         if self._card_auto:
             text = self.model_path.text().strip()
