@@ -185,9 +185,9 @@ def rows_for(mask, quick):
 
 
 def cc3d_rows(mask):
-    """keep-largest with connected-components-3d, when it happens to be importable."""
+    """Our keep-largest against ``cc3d.largest_k`` (a dependency; skipped where missing)."""
     try:
-        import cc3d  # optional: measured to decide whether it is worth a dependency
+        import cc3d  # a dependency; the scipy fallback runs where it is missing
     except ImportError:
         return []
     ours, t_ours, _ = measure(keep_largest, mask)
@@ -202,9 +202,9 @@ def cc3d_rows(mask):
 
 
 def edt_rows(mask, mm=2.0):
-    """grow with the ``edt`` package (float32, anisotropic), when it happens to be importable."""
+    """Our grow against the ``edt`` package (float32, anisotropic; skipped where missing)."""
     try:
-        import edt  # optional: measured to decide whether it is worth a dependency
+        import edt  # a dependency; the scipy fallback runs where it is missing
     except ImportError:
         return []
     ours, t_ours, _ = measure(grow, mask, mm, spacing=SPACING)

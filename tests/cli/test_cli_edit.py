@@ -144,6 +144,16 @@ def test_imagej_spacing_is_read(files, capsys):
     (["labels.tif", "--op", "grow", "--mm", "1", "--spacing", "1,1"], "3 values"),
     (["labels.tif", "--op", "blur"], "invalid choice"),
     (["missing.tif", "--op", "keep-largest"], "does not exist"),
+    (["labels.tif", "--op", "keep-largest", "--channels", "7"], "not in the file"),
+    (["labels.tif", "--op", "keep-largest", "--channels", "lung"], "unknown label"),
+    (["stack.npz", "--op", "union", "--channels", "whole"], "needs --modifier"),
+    (["stack.npz", "--op", "grow", "--mm", "1", "--modifier", "part"], "leave it out"),
+    (["labels.tif", "--op", "keep-at"], "needs --at"),
+    (["labels.tif", "--op", "keep-at", "--at", "3,4"], "one index per axis"),
+    (["labels.tif", "--op", "keep-at", "--at", "1,4,4", "--slab", "2:5"], "outside the region"),
+    (["labels.tif", "--op", "keep-largest", "--slab", "2:9"], "beyond"),
+    (["labels.tif", "--op", "keep-largest", "--slab", "5:2"], "START below STOP"),
+    (["labels.tif", "--op", "smooth", "--method", "median"], "smoothed jointly"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(files, capsys, args, says):
     d, _, _ = files
@@ -158,3 +168,17 @@ def test_existing_output_needs_force(files, capsys):
     d, _, _ = files
     rc, _, err = run([d / "labels.tif", "-o", d / "stack.npz", "--op", "keep-largest"], capsys)
     assert rc == 2 and "--force" in err
+
+
+def test_keep_at_inside_a_slab(files, capsys):
+    d, _, labels = files
+    lab = measure.label(labels[2:6] == 1, connectivity=3)   # 26-connected, in the slab only
+    z, y, x = (int(i[0]) for i in np.nonzero(lab == np.bincount(lab.ravel())[1:].argmin() + 1))
+    rc, _, _ = run([d / "labels.tif", "-o", d / "out.tif", "--op", "keep-at", "--slab", "2:6",
+                    "--at", f"{z + 2},{y},{x}", "--channels", "bone"], capsys)
+    assert rc == 0
+    data, _ = read_array(d / "out.tif")
+    expected = labels.copy()
+    expected[2:6][(labels[2:6] == 1) & (lab != lab[z, y, x])] = 0
+    assert lab.max() > 1 and (expected != labels).any()   # the fixture has islands to drop
+    np.testing.assert_array_equal(data, expected)

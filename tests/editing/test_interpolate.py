@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from edit_shapes import bent_tube, dice, ellipsoid
 from scipy import ndimage as ndi
 
+from edit_shapes import bent_tube, dice, ellipsoid
 from napari_segreview.editing.interpolate import (
     interpolate_labels,
     interpolate_slices,

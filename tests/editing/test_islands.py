@@ -123,3 +123,15 @@ def test_scipy_and_cc3d_paths_agree(monkeypatch):
                     remove_small(mask, voxels=20, connectivity=conn)]
         for a, b in zip(fast, slow, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_strided_box_is_labelled_right():
+    # the box of this mask is a (3, 1, 1) view with strides (2, 2, 1), which cc3d 4.1
+    # misread when given the view itself
+    mask = np.zeros((3, 1, 2), bool)
+    mask[0, 0, 0] = mask[2, 0, 0] = True
+    _, count = ndi.label(mask)
+    labels, n = split_components(mask, connectivity=6)
+    assert n == count == 2
+    np.testing.assert_array_equal(labels > 0, mask)
+    assert keep_largest(mask, connectivity=6).sum() == 1

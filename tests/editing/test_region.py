@@ -132,4 +132,21 @@ def test_errors():
         edit_mask(m, "split")
     with pytest.raises(FormatError, match="second channel"):
         edit_mask(m, "subtract")
+    with pytest.raises(FormatError, match="one index per axis"):
+        edit_mask(m, "keep-at", point=(1, 1))
+    with pytest.raises(FormatError, match="outside the region"):
+        edit_labels(blobs().astype(np.uint8), "keep-at", where="slab", index=5, thickness=3,
+                    point=(0, 12, 12))
     assert "interpolate" in EFFECTS and edit_mask(m, "grow").changes == ()
+
+
+def test_interpolating_all_channels_skips_empty_ones_and_names_the_failing_one():
+    s = np.zeros((3, 9, 8, 8), np.uint8)
+    s[0, 2, 2:6, 2:6] = s[0, 6, 3:5, 3:5] = 1          # channel 0: two key slices
+    s[2, 4, 2:6, 2:6] = 1                               # channel 2: only one slice
+    with pytest.raises(FormatError, match=r"^cyst: only 1 slice"):
+        edit_stack(s, "interpolate", names=["whole", "empty", "cyst"])
+    r = edit_stack(s[:2], "interpolate", names=["whole", "empty"])
+    out = applied(r, s[:2])
+    assert [c.channel for c in r.changes] == [0]
+    assert all(out[0, z].any() for z in range(2, 7)) and not out[1].any()

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from dicom_samples import write_enhanced_ct
 
+from dicom_samples import write_enhanced_ct
 from io_samples import ct_volume
 from napari_segreview.io.dicom import read_dicom
 from napari_segreview.io.read import read_image, read_images

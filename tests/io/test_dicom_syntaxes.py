@@ -4,8 +4,8 @@ import shutil
 
 import numpy as np
 import pytest
-from dicom_samples import position_order, reference_values, set_raw, transcode
 
+from dicom_samples import position_order, reference_values, set_raw, transcode
 from io_samples import ct_volume, write_ct_series
 from napari_segreview.errors import MissingDependency
 from napari_segreview.io.dicom import read_dicom
@@ -129,3 +129,20 @@ def test_pydicoms_truncated_file_on_its_own_says_truncated(tmp_path):
     with pytest.raises(ReadError, match=r"MR_truncated\.dcm is not a readable DICOM image file "
                                         r"\(truncated\)"):
         read_dicom(path)
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
+def test_a_corrupt_compressed_stream_says_corrupt_not_install(tmp_path, lazy):
+    from napari_segreview.errors import ReadError
+
+    if not _encodable(uid.RLELossless):
+        pytest.skip("no RLE encoder")
+    paths = transcode(write_ct_series(tmp_path, ct_volume((3, 32, 32), seed=2)),
+                      uid.RLELossless)
+    data = bytearray(paths[1].read_bytes())           # same length, garbage RLE segments
+    data[-300:-10] = b"\x80" * 290
+    paths[1].write_bytes(bytes(data))
+    with pytest.raises(ReadError, match="corrupt") as info:
+        (img,) = read_dicom(tmp_path, lazy=lazy)
+        np.asarray(img.data)
+    assert paths[1].name in str(info.value) and "pip install" not in str(info.value)

@@ -4,10 +4,10 @@ import shutil
 
 import numpy as np
 import pytest
-from dicom_samples import position_order, reference_values, set_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dicom_samples import position_order, reference_values, set_raw
 from io_samples import ct_volume, write_ct_series
 from napari_segreview.errors import ReadError
 from napari_segreview.io.dicom import read_dicom
@@ -45,6 +45,18 @@ def test_malformed_pixel_spacing_and_number_of_frames(tmp_path):
     assert img.spacing[1:] == (1.0, 1.0) and not img.calibrated
     assert any("no PixelSpacing" in n for n in img.notes)
     assert any("NumberOfFrames" in n and "PixelSpacing" in n for n in img.notes)
+
+
+def test_a_zero_pixel_spacing_is_malformed_not_a_size(tmp_path):
+    hu = ct_volume((3, 6, 7), seed=3)
+    paths = write_ct_series(tmp_path, hu)
+    for p in paths:
+        set_raw(p, "PixelSpacing", b"0\\0 ")
+        set_raw(p, "SliceThickness", b"0 ")
+    img = read_image(tmp_path)
+    np.testing.assert_array_equal(img.data, hu)
+    assert img.spacing[1:] == (1.0, 1.0) and min(img.spacing) > 0 and not img.calibrated
+    assert any("PixelSpacing" in n and "SliceThickness" in n for n in img.notes)
 
 
 def test_a_folder_mixing_good_and_broken_files_gives_one_line(tmp_path):

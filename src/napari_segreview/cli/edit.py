@@ -20,7 +20,7 @@ from napari_segreview.errors import FormatError
 __all__ = ["OPS", "add_edit", "run_edit"]
 
 #: The operations of ``--op``.
-OPS = ("keep-largest", "remove-small", "fill-holes", "grow", "shrink", "smooth",
+OPS = ("keep-largest", "remove-small", "keep-at", "fill-holes", "grow", "shrink", "smooth",
        "interpolate", "split", "union", "intersect", "subtract", "copy", "invert", "clear")
 _MM_OPS = ("grow", "shrink", "smooth")
 
@@ -35,6 +35,7 @@ EDIT_EPILOG = """\
 operations:
   keep-largest   keep the largest component (per label / channel); --connectivity
   remove-small   remove components below --voxels N or --mm V (a volume in mm^3)
+  keep-at        keep only the component under --at Z,Y,X (voxel indices)
   fill-holes     fill enclosed background, in 3-D or --per-slice along --axis
   grow, shrink   by --mm F millimetres (exact Euclidean distance, anisotropic)
   smooth         --method median|opening|closing|gaussian with --mm (radius/sigma);
@@ -44,11 +45,13 @@ operations:
   split          label maps: every component but the largest gets a new label
   union, intersect, subtract, copy   stacks: --channels (targets) with --modifier
   invert, clear  stacks: --channels
+  --slab START:STOP limits any op to those slices along --axis (stop excluded)
 examples:
   segreview edit pred.tif -o clean.tif --op keep-largest
   segreview edit masks.npz -o masks2.npz --op remove-small --mm 50 --channels cyst
   segreview edit masks.npz -o grown.npz --op grow --mm 2 --channels bone --spacing 2.5,0.7,0.7
   segreview edit corrected.tif -o filled.tif --op interpolate --slices 10,20,30 --axis 0
+  segreview edit pred.tif -o one.tif --op keep-at --at 40,210,300 --slab 30:50
 """
 
 
@@ -82,6 +85,23 @@ def _spacing(text: str) -> tuple[float, ...]:
     if not all(v > 0 for v in values):
         raise argparse.ArgumentTypeError(f"{text!r}: voxel sizes must be more than 0 mm")
     return values
+
+
+def _point(text: str) -> tuple[int, ...]:
+    items = comma_list(text)
+    if not items or not all(i.strip().isdigit() for i in items):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a voxel like 40,210,300 (whole "
+                                         "numbers from 0)")
+    return tuple(int(i) for i in items)
+
+
+def _slab(text: str) -> tuple[int, int]:
+    parts = text.split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts) or \
+            int(parts[0]) >= int(parts[1]):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a slab START:STOP with START "
+                                         "below STOP, e.g. 30:50")
+    return int(parts[0]), int(parts[1])
 
 
 def _number(text: str) -> float:
@@ -122,6 +142,10 @@ def add_edit(subparsers: Any) -> None:
     p.add_argument("--slices", type=_slices, metavar="LIST",
                    help="interpolate: the key slices, e.g. 10,20,30 or 0:100:10")
     p.add_argument("--per-slice", action="store_true", help="fill-holes: slice by slice")
+    p.add_argument("--at", type=_point, metavar="Z,Y,X",
+                   help="keep-at: a voxel of the component to keep (indices from 0)")
+    p.add_argument("--slab", type=_slab, metavar="START:STOP",
+                   help="edit only slices START..STOP-1 along --axis (default: the volume)")
     p.add_argument("--connectivity", type=int, choices=(6, 26), default=26,
                    help="islands: face (6) or full (26) neighbours (default 26)")
     p.add_argument("--spacing", type=_spacing, metavar="Z,Y,X",
@@ -134,6 +158,8 @@ def add_edit(subparsers: Any) -> None:
 
 
 def _params(args: argparse.Namespace, is_labels: bool) -> dict[str, Any]:
+    from napari_segreview.editing.logic import NEEDS_MODIFIER
+
     op = args.op
     params: dict[str, Any] = {"connectivity": args.connectivity}
     if op in ("grow", "shrink"):
@@ -141,6 +167,10 @@ def _params(args: argparse.Namespace, is_labels: bool) -> dict[str, Any]:
             raise FormatError(f"--op {op} needs --mm, the distance in millimetres.")
         params["mm"] = args.mm
     elif op == "smooth":
+        if is_labels and args.method not in (None, "gaussian"):
+            raise FormatError(f"a label map is smoothed jointly (a Gaussian vote that keeps "
+                              f"one label per voxel), not by --method {args.method}; leave "
+                              "--method out, or convert to channels (--to multihot) first.")
         params["mm"] = 1.0 if args.mm is None else args.mm
         params["method"] = args.method or ("gaussian" if is_labels else "median")
     elif op == "remove-small":
@@ -152,7 +182,32 @@ def _params(args: argparse.Namespace, is_labels: bool) -> dict[str, Any]:
         params.update(key_slices=args.slices, axis=args.axis)
     elif op == "fill-holes":
         params.update(per_slice=args.per_slice, axis=args.axis)
+    elif op == "keep-at":
+        if args.at is None:
+            raise FormatError("--op keep-at needs --at Z,Y,X, a voxel of the component to keep.")
+        params["point"] = args.at
+    if args.at is not None and op != "keep-at":
+        raise FormatError(f"--at is for --op keep-at, not {op}; leave it out.")
+    if args.modifier is not None and op not in NEEDS_MODIFIER:
+        raise FormatError(f"--modifier is for --op {', '.join(NEEDS_MODIFIER)}, not {op}; "
+                          "leave it out.")
+    if args.modifier is None and op in NEEDS_MODIFIER:
+        raise FormatError(f"--op {op} needs --modifier NAME, the other channel.")
     return params
+
+
+def _where(args: argparse.Namespace, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The region keywords of ``--slab`` (a slab ``thickness`` slices from START)."""
+    if args.slab is None:
+        return {}
+    start, stop = args.slab
+    if args.axis >= len(shape) or stop > shape[args.axis]:
+        raise FormatError(f"the slab {start}:{stop} ends beyond the "
+                          f"{shape[args.axis] if args.axis < len(shape) else 0} slices along "
+                          f"axis {args.axis}; give STOP at most the slice count.")
+    thickness = stop - start
+    return {"where": "slab", "axis": args.axis, "index": start + (thickness - 1) // 2,
+            "thickness": thickness}
 
 
 def _targets(items: list[str] | None, names: tuple[str, ...] | None) -> list[int | str] | None:
@@ -161,7 +216,8 @@ def _targets(items: list[str] | None, names: tuple[str, ...] | None) -> list[int
     return [int(i) if i.isdigit() else i for i in items]
 
 
-def _label_values(items: list[str] | None, names: tuple[str, ...] | None) -> list[int] | None:
+def _label_values(items: list[str] | None, names: tuple[str, ...] | None,
+                  data: Any) -> list[int] | None:
     if items is None:
         return None
     values = []
@@ -171,8 +227,16 @@ def _label_values(items: list[str] | None, names: tuple[str, ...] | None) -> lis
         elif names and item in names:
             values.append(list(names).index(item))
         else:
-            known = ", ".join(names) if names else "none (the file has no label names)"
-            raise FormatError(f"unknown label {item!r}; give label values or names ({known}).")
+            known = (f"names ({', '.join(names)})" if names
+                     else "values (the file has no label names)")
+            raise FormatError(f"unknown label {item!r}; give label {known}.")
+    named = set(range(len(names))) if names else set()
+    for v in values:
+        if v not in named and not (data == v).any():
+            import numpy as np
+
+            present = ", ".join(str(int(u)) for u in np.unique(data) if u != 0) or "none"
+            raise FormatError(f"label {v} is not in the file; its labels are {present}.")
     return values
 
 
@@ -216,9 +280,11 @@ def run_edit(args: argparse.Namespace) -> int:
                           "volume; give a 3-D file.")
     params = _params(args, is_labels)
     data = np.array(data, copy=True)
+    params.update(_where(args, data.shape if is_labels else data.shape[1:]))
     if is_labels:
         result = edit_labels(data, args.op, spacing=spacing,
-                             labels_to_edit=_label_values(args.channels, meta.channel_names),
+                             labels_to_edit=_label_values(args.channels, meta.channel_names,
+                                                          data),
                              **params)
     else:
         if args.op == "split":

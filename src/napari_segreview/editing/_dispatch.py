@@ -32,7 +32,15 @@ Box = tuple[slice, ...]
 
 
 def _local(box: Box, point: Sequence[int], drop: int | None) -> tuple[int, ...]:
-    out = [round(float(p)) - b.start for p, b in zip(point, box, strict=True)]
+    point = [round(float(p)) for p in point]
+    if len(point) != len(box):
+        raise FormatError(f"the point {tuple(point)} has {len(point)} coordinates for a "
+                          f"{len(box)}-D array; give one index per axis.")
+    if not all(b.start <= p < b.stop for p, b in zip(point, box, strict=True)):
+        raise FormatError(f"the point {tuple(point)} is outside the region being edited "
+                          f"({', '.join(f'{b.start}..{b.stop - 1}' for b in box)}); choose a "
+                          "voxel inside it.")
+    out = [p - b.start for p, b in zip(point, box, strict=True)]
     if drop is not None:
         out.pop(drop)
     return tuple(out)
@@ -66,7 +74,7 @@ def binary_effect(effect: str, m: np.ndarray, spacing: tuple[float, ...], params
                             spacing=spacing, **conn)
     if effect == "keep-at":
         if "point" not in params:
-            raise FormatError("keep-at needs a point; click the component to keep.")
+            raise FormatError("keep-at needs a point; pick a voxel of the component to keep.")
         return keep_at(m, _local(box, params["point"], drop), **conn)
     if effect == "fill-holes":
         per_slice = bool(params.get("per_slice", False)) and m.ndim == 3
@@ -90,6 +98,7 @@ def binary_effect(effect: str, m: np.ndarray, spacing: tuple[float, ...], params
 
 def label_effect(effect: str, part: np.ndarray, values: list[int], sp: tuple[float, ...],
                   params: dict[str, Any], box: Box, drop: int | None, axis: int) -> np.ndarray:
+    """The effect on a label-map region ``part``, for the label ``values`` being edited."""
     keep = np.isin(part, [0, *values])
     if effect == "grow":
         grown = grow_labels(part, params.get("mm", 1.0), spacing=sp)
@@ -117,14 +126,12 @@ def label_effect(effect: str, part: np.ndarray, values: list[int], sp: tuple[flo
     top = int(part.max()) if part.size else 0
     if effect == "keep-at":
         if "point" not in params:
-            raise FormatError("keep-at needs a point; click the component to keep.")
-        point = _local(box, params["point"], drop)
-        inside = len(point) == part.ndim and all(
-            0 <= p < n for p, n in zip(point, part.shape, strict=True))
-        values = [int(part[point])] if inside and int(part[point]) in values else []
-        if not values:
-            raise FormatError("the point is on background or on a label not being edited; "
-                              "click inside a structure.")
+            raise FormatError("keep-at needs a point; pick a voxel of the component to keep.")
+        point = _local(box, params["point"], drop)   # checked inside the region
+        if int(part[point]) not in values:
+            raise FormatError(f"the point {tuple(params['point'])} is on background or on a "
+                              "label not being edited; pick a voxel inside a structure.")
+        values = [int(part[point])]
     for v in values:
         m = part == v
         if not m.any():

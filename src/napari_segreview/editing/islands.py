@@ -1,12 +1,13 @@
 """Islands: keep the largest component, remove small ones, keep one, split them apart.
 
-Components are found with :func:`scipy.ndimage.label` (or, when the optional
-``connected-components-3d`` package is installed, its faster
-``cc3d.connected_components``; the same components) on the bounding box of
-the mask only (outside it there is nothing to label), with 6- or 26-connectivity
-(4 or 8 on a 2-D slice). This is nnU-Net's "keep the largest component" post-processing
-and 3D Slicer's *Islands* effect, for one binary mask; :mod:`.region` runs it per
-channel or per label.
+Components are found with ``cc3d.connected_components`` and sized with
+``cc3d.statistics`` (``connected-components-3d``, a dependency; keep-largest
+calls ``cc3d.largest_k`` itself), or with :func:`scipy.ndimage.label` and
+:func:`numpy.bincount` where cc3d is missing (the same voxels), on the bounding
+box of the mask only (outside it there is nothing to label), with 6- or
+26-connectivity (4 or 8 on a 2-D slice). This is nnU-Net's "keep the largest
+component" post-processing and 3D Slicer's *Islands* effect, for one binary
+mask; :mod:`.region` runs it per channel or per label.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from napari_segreview.editing._box import (
 )
 from napari_segreview.errors import FormatError
 
-try:  # optional: 3-6x faster than scipy.ndimage.label, smaller labels (bench_editing.py)
+try:  # a dependency; 3-6x faster than scipy.ndimage.label (bench_editing.py)
     import cc3d
 except ImportError:  # pragma: no cover - depends on the environment
     cc3d = None
@@ -61,13 +62,26 @@ def component_sizes(mask: np.ndarray, *, connectivity: int = 26
         return np.zeros((0,) * mask.ndim, np.int32), np.zeros(1, np.int64), None
     part = mask[box]
     if cc3d is not None:
-        conn = (6 if rank == 1 else 26) if mask.ndim == 3 else (4 if rank == 1 else 8)
-        labels = cc3d.connected_components(part.view(np.uint8), connectivity=conn)
+        labels = cc3d.connected_components(_for_cc3d(part),
+                                           connectivity=_cc3d_conn(rank, mask.ndim))
+        # statistics counts without bincount's int64 copy of the whole label array
+        sizes = np.asarray(cc3d.statistics(labels, no_slice_conversion=True)["voxel_counts"],
+                           np.int64)
     else:
         labels, _ = ndi.label(part, structure=label_structure(rank, mask.ndim))
-    sizes = np.bincount(labels.ravel())
+        sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return labels, sizes, box
+
+
+def _for_cc3d(part: np.ndarray) -> np.ndarray:
+    # cc3d 4.1 misreads some strided views (a (3, 1, 1) box of a (3, 1, 2) mask
+    # gives one component for two): hand it contiguous memory
+    return np.ascontiguousarray(part).view(np.uint8)
+
+
+def _cc3d_conn(rank: int, ndim: int) -> int:
+    return (6 if rank == 1 else 26) if ndim == 3 else (4 if rank == 1 else 8)
 
 
 def keep_largest(mask: np.ndarray, *, connectivity: int = 26) -> np.ndarray:
@@ -79,10 +93,18 @@ def keep_largest(mask: np.ndarray, *, connectivity: int = 26) -> np.ndarray:
     >>> keep_largest(m, connectivity=4).astype(int).tolist()
     [[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
     """
+    mask = as_mask(mask)
+    if cc3d is not None:  # the same rule (argmax: first on a tie), one pass less
+        box = bbox(mask)
+        if box is None:
+            return np.zeros(mask.shape, bool)
+        conn = _cc3d_conn(connectivity_rank(connectivity, mask.ndim), mask.ndim)
+        largest = cc3d.largest_k(_for_cc3d(mask[box]), k=1, connectivity=conn)
+        return paste(np.zeros(mask.shape, bool), box, largest != 0)
     labels, sizes, box = component_sizes(mask, connectivity=connectivity)
     if box is None:
-        return np.zeros(np.shape(mask), bool)
-    return paste(np.zeros(np.shape(mask), bool), box, labels == int(np.argmax(sizes)))
+        return np.zeros(mask.shape, bool)
+    return paste(np.zeros(mask.shape, bool), box, labels == int(np.argmax(sizes)))
 
 
 def remove_small(mask: np.ndarray, *, voxels: int | None = None, mm3: float | None = None,
@@ -138,9 +160,9 @@ def keep_at(mask: np.ndarray, point: Sequence[int], *, connectivity: int = 26) -
     if len(point) != mask.ndim or not all(
             0 <= p < n for p, n in zip(point, mask.shape, strict=True)):
         raise FormatError(f"the point {point} is outside the {mask.shape} array; "
-                          "click inside the volume.")
+                          "pick a voxel inside the volume.")
     if not mask[point]:
-        raise FormatError(f"the point {point} is on background; click inside a structure "
+        raise FormatError(f"the point {point} is on background; pick a voxel inside a structure "
                           "to keep it.")
     labels, _, box = component_sizes(mask, connectivity=connectivity)
     local = tuple(p - b.start for p, b in zip(point, box, strict=True))

@@ -8,8 +8,9 @@ the voxels within ``mm`` of the background. The volume's border is not
 background (a structure cut by the field of view is not shrunk from the cut).
 The distance transforms run on the mask's bounding box, padded by the margin,
 slab by slab along the first axis, so their float64 temporaries stay small;
-when the optional ``edt`` package is installed its float32 transform is used
-(about 4x faster; the same voxels, up to distances within 1e-6 mm of ``mm``).
+with the ``edt`` package (a dependency; scipy where it is missing) its float32
+transform is used (about 4x faster; the same voxels, up to distances within
+1e-6 mm of ``mm``).
 
 Label maps: :func:`grow_labels` fills background voxels within ``mm`` of a
 label with the nearest label (like :func:`skimage.segmentation.expand_labels`,
@@ -36,7 +37,7 @@ from napari_segreview.editing._box import (
 )
 from napari_segreview.errors import FormatError
 
-try:  # optional: a float32 anisotropic EDT, ~4x faster than scipy's (bench_editing.py)
+try:  # a dependency: a float32 anisotropic EDT, ~4x faster than scipy's (bench_editing.py)
     import edt
 except ImportError:  # pragma: no cover - depends on the environment
     edt = None

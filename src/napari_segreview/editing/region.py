@@ -74,7 +74,18 @@ class Change:
 
 @dataclass(frozen=True)
 class EditResult:
-    """What an effect changes: one :class:`Change` per changed array, and a sentence."""
+    """What an effect changes: one :class:`Change` per changed array, and a sentence.
+
+    Examples
+    --------
+    >>> s = np.zeros((2, 1, 3), np.uint8)
+    >>> r = EditResult("clear", (Change((slice(0, 1), slice(0, 2)), np.ones((1, 2), np.uint8),
+    ...                                 channel=1),), "clear: 2 voxels changed in b.")
+    >>> r.count(s)
+    2
+    >>> r.apply(s); s[1].tolist()
+    [[1, 1, 0]]
+    """
 
     effect: str
     changes: tuple[Change, ...]
@@ -244,7 +255,8 @@ def edit_stack(stack: np.ndarray, effect: str, *, channels: Sequence[int | str] 
 
     ``channels``: indices or names (``names`` = the stack's channel names), None
     for all; ``axis``, ``index`` and ``spacing`` refer to the spatial axes.
-    ``modifier``: the other channel of a logical operator.
+    ``modifier``: the other channel of a logical operator. Interpolating every
+    channel skips the empty ones; an error names the channel it comes from.
 
     Examples
     --------
@@ -261,8 +273,15 @@ def edit_stack(stack: np.ndarray, effect: str, *, channels: Sequence[int | str] 
     mod = None if modifier is None else stack[_channel_index(stack, modifier, names)]
     changes = []
     for c in chosen:
-        one = edit_mask(stack[c], effect, spacing=spacing, where=where, axis=axis, index=index,
-                        thickness=thickness, modifier=mod, **params)
+        if channels is None and effect == "interpolate" and not stack[c].any():
+            continue                       # all channels: an empty one has nothing to fill
+        try:
+            one = edit_mask(stack[c], effect, spacing=spacing, where=where, axis=axis,
+                            index=index, thickness=thickness, modifier=mod, **params)
+        except FormatError as exc:        # say which channel, when there are several
+            if len(chosen) == 1:
+                raise
+            raise FormatError(f"{names[c] if names else f'channel {c}'}: {exc}") from None
         changes += [Change(ch.box, ch.values, c) for ch in one.changes]
     label = ", ".join(names[c] if names else f"channel {c}" for c in chosen)
     return _result(effect, changes, label, stack)

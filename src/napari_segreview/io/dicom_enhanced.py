@@ -127,10 +127,11 @@ def _frame(sl: SliceHeader, k: int, per: Any, shared: Any, pointers: list[int],
             normal = np.cross(orientation[:3], orientation[3:])
             position = tuple(float(p) for p in np.asarray(sl.position) + offsets[k] * normal)
     spacing = as_floats(v("PixelMeasuresSequence", "PixelSpacing"), 2, "PixelSpacing",
-                        bad) or sl.pixel_spacing
-    thickness = as_float(v("PixelMeasuresSequence", "SliceThickness"), "SliceThickness", bad)
+                        bad, positive=True) or sl.pixel_spacing
+    thickness = as_float(v("PixelMeasuresSequence", "SliceThickness"), "SliceThickness", bad,
+                         positive=True)
     between = as_float(v("PixelMeasuresSequence", "SpacingBetweenSlices"),
-                       "SpacingBetweenSlices", bad)
+                       "SpacingBetweenSlices", bad, positive=True)
     slope = as_float(v("PixelValueTransformationSequence", "RescaleSlope"), "RescaleSlope", bad)
     intercept = as_float(v("PixelValueTransformationSequence", "RescaleIntercept"),
                          "RescaleIntercept", bad)

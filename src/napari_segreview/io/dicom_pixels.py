@@ -102,8 +102,10 @@ def _bad_int(ds: Any, keyword: str) -> bool:
 
 def _failed(sl: SliceHeader, exc: Exception) -> ReadError:
     text = one_line(exc, 200)
+    # pydicom says "missing dependencies" when no decoder is installed; "exceptions
+    # were raised by all available plugins" means installed decoders failed: bad data
     hint = ("install a decoder: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg "
-            "pylibjpeg-rle" if "decompress" in text.lower() or "plugin" in text.lower()
+            "pylibjpeg-rle" if "missing dependencies" in text.lower()
             else "the file may be truncated or corrupt; export the series again")
     return ReadError(f"cannot read the pixels of {sl.path.name} ({text}); {hint}.")
 

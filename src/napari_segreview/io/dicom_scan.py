@@ -178,13 +178,14 @@ def header(path: Path, ds: Any, bad: set[str], float_pixels: bool = False) -> Sl
         orientation=as_floats(g("ImageOrientationPatient"), 6, "ImageOrientationPatient", bad),
         shape=(as_int(values.get("Rows")) or 1, as_int(values.get("Columns")) or 1,
                as_int(g("SamplesPerPixel"), "SamplesPerPixel", bad) or 1),
-        pixel_spacing=as_floats(g("PixelSpacing"), 2, "PixelSpacing", bad),
+        pixel_spacing=as_floats(g("PixelSpacing"), 2, "PixelSpacing", bad, positive=True),
         frames=max(as_int(g("NumberOfFrames"), "NumberOfFrames", bad) or 1, 1),
         modality=str(g("Modality") or ""),
         window=(as_float(g("WindowCenter"), "WindowCenter", bad),
                 as_float(g("WindowWidth"), "WindowWidth", bad)),
-        thickness=as_float(g("SliceThickness"), "SliceThickness", bad),
-        between=as_float(g("SpacingBetweenSlices"), "SpacingBetweenSlices", bad),
+        thickness=as_float(g("SliceThickness"), "SliceThickness", bad, positive=True),
+        between=as_float(g("SpacingBetweenSlices"), "SpacingBetweenSlices", bad,
+                         positive=True),
         slope=1.0 if slope is None else slope,
         intercept=0.0 if intercept is None else intercept,
         rescale_type=str(g("RescaleType") or "").strip(),
@@ -204,6 +205,15 @@ def scan_files(files: list[Path], pydicom: Any) -> Scan:
 
     Files that neither carry the DICOM magic nor a DICOM suffix (a README, a
     thumbnail) are not looked at, and DICOMDIR files are passed over silently.
+
+    Examples
+    --------
+    >>> import tempfile, pydicom
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.dcm").write_bytes(b"garbage" * 30); _ = (d / "notes.txt").write_text("x")
+    >>> scan = scan_files(sorted(d.iterdir()), pydicom)
+    >>> scan.looked_at, {k: [f.name for f in v] for k, v in scan.skipped.items()}, scan.groups
+    (1, {'not DICOM': ['a.dcm']}, {})
     """
     scan = Scan()
     groups: dict[str, list[SliceHeader]] = defaultdict(list)

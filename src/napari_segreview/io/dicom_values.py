@@ -92,14 +92,16 @@ def as_int(value: Any, keyword: str = "", bad: set[str] | None = None) -> int | 
     return int(f)
 
 
-def as_floats(value: Any, n: int, keyword: str = "",
-              bad: set[str] | None = None) -> tuple[float, ...] | None:
-    """``n`` finite floats, or None (missing or malformed).
+def as_floats(value: Any, n: int, keyword: str = "", bad: set[str] | None = None, *,
+              positive: bool = False) -> tuple[float, ...] | None:
+    """``n`` finite floats (all above 0 when ``positive``: sizes), or None (missing or malformed).
 
     Examples
     --------
     >>> as_floats(["0.7", "0.6"], 2), as_floats(["0.7", "zz"], 2), as_floats([1.0], 2)
     ((0.7, 0.6), None, None)
+    >>> as_floats(["0", "0"], 2), as_floats(["0", "0"], 2, positive=True)
+    ((0.0, 0.0), None)
     """
     if value is None or value == "":
         return None
@@ -107,20 +109,22 @@ def as_floats(value: Any, n: int, keyword: str = "",
         out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         out = ()
-    if len(out) == n and all(np.isfinite(out)):
+    if len(out) == n and all(np.isfinite(out)) and not (positive and min(out) <= 0):
         return out
     if bad is not None:
         bad.add(keyword)
     return None
 
 
-def as_float(value: Any, keyword: str = "", bad: set[str] | None = None) -> float | None:
-    """The first value as a finite float, or None (missing or malformed).
+def as_float(value: Any, keyword: str = "", bad: set[str] | None = None, *,
+             positive: bool = False) -> float | None:
+    """The first value as a finite float (above 0 when ``positive``), or None.
 
     Examples
     --------
     >>> as_float(["40", "400"]), as_float("abc"), as_float("-1024")
     (40.0, None, -1024.0)
+    >>> as_float("0", positive=True)
     """
     if value is None or value == "":
         return None
@@ -133,7 +137,7 @@ def as_float(value: Any, keyword: str = "", bad: set[str] | None = None) -> floa
         f = float(value)
     except (TypeError, ValueError):
         f = float("nan")
-    if np.isfinite(f):
+    if np.isfinite(f) and not (positive and f <= 0):
         return f
     if bad is not None:
         bad.add(keyword)
