@@ -21,7 +21,7 @@ from napari_segreview.dataset.manifest import DATASET_FILE, Manifest
 from napari_segreview.io.arrayfiles import read_array
 
 
-def make_cases(folder, n, shape=(4, 64, 64)):
+def make_cases(folder, n, shape=(2, 32, 32)):
     folder.mkdir()
     for i in range(n):
         image = make_ct_phantom(shape, seed=200 + i).image
@@ -66,14 +66,31 @@ def test_bad_options_exit_2(tmp_path, model, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["dataset", "predict", "x.tif", "-o", str(out), "--model", str(model),
                  "--scheduler", "tcp://a:1", "--scheduler-file", "f.json"]) == 2
-    assert not out.exists()
+    capsys.readouterr()
+    # each refused before a cluster starts or anything is written
+    assert main(["dataset", "predict", str(tmp_path / "missing.tif"), "-o", str(out),
+                 "--model", str(model)]) == 2
+    assert capsys.readouterr().err.startswith("segreview: error: found no case to predict")
+    scan = make_cases(tmp_path / "scans", 1) / "ct_0.tif"
+    assert main(["dataset", "predict", str(scan), "-o", str(out), "--model", str(model),
+                 "--scheduler", "nonsense"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["segreview: error: nonsense is not a scheduler address (missing port "
+                   "number in address 'nonsense'); give it as tcp://HOST:PORT."]
+    assert main(["dataset", "predict", str(scan), "-o", str(tmp_path / "no" / "study"),
+                 "--model", str(model)]) == 2
+    assert "the folder" in capsys.readouterr().err
+    assert main(["dataset", "predict", str(scan), "-o", str(out), "--model", str(model),
+                 "--workers", "0"]) == 2
+    assert "--workers" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "no").exists()
 
 
 def write_dataset(tmp_path):
     """A dataset written through the manifest API, as the engine and panel would leave it."""
     from napari_segreview.io.arrayfiles import ArrayMeta, write_array
 
-    cases = make_cases(tmp_path / "scans", 3)
+    cases = make_cases(tmp_path / "scans", 3, shape=(4, 64, 64))
     from napari_segreview.card.spec import load_card
 
     card = load_card(demo_card_path()).to_dict()
@@ -129,7 +146,7 @@ def test_export_done_cases_become_targets(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_sigint_stops_cleanly_and_resume_runs_only_the_rest(tmp_path, model):
-    cases = make_cases(tmp_path / "scans", 6, shape=(12, 128, 128))
+    cases = make_cases(tmp_path / "scans", 5, shape=(6, 32, 32))
     out = tmp_path / "study"
     cmd = [sys.executable, "-m", "napari_segreview.cli", "dataset", "predict", "--each",
            str(cases), "-o", str(out), "--model", str(model), "--workers", "1"]
@@ -140,7 +157,7 @@ def test_sigint_stops_cleanly_and_resume_runs_only_the_rest(tmp_path, model):
         while time.monotonic() < deadline and proc.poll() is None:
             if (out / DATASET_FILE).is_file() and Manifest.open(out).counts()["predicted"]:
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         os.kill(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
     finally:
@@ -150,7 +167,7 @@ def test_sigint_stops_cleanly_and_resume_runs_only_the_rest(tmp_path, model):
     assert "Resume with: segreview dataset predict -o" in stderr
     m = Manifest.open(out)
     kept = {c.id for c in m.cases if c.status == "predicted"}
-    assert 0 < len(kept) < 6
+    assert 0 < len(kept) < 5
     for cid in kept:
         assert sorted(p.name for p in m.prediction_dir(cid).iterdir()) == [
             "parts.tif", "whole.tif"]
@@ -158,5 +175,5 @@ def test_sigint_stops_cleanly_and_resume_runs_only_the_rest(tmp_path, model):
               str(out), "--model", str(model), "--workers", "1"]
     done = subprocess.run(resume, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert f"6 cases, {len(kept)} already predicted; {6 - len(kept)} to predict" in done.stdout
-    assert Manifest.open(out).counts()["predicted"] == 6
+    assert f"5 cases, {len(kept)} already predicted; {5 - len(kept)} to predict" in done.stdout
+    assert Manifest.open(out).counts()["predicted"] == 5

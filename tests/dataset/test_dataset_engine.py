@@ -1,7 +1,10 @@
 """The Dask engine on real worker processes: equal to ``segreview predict``, faults, resume.
 
-Cases are tiny (4 x 64 x 64 CT phantoms, the demo model); the cluster tests
-are marked slow (each starts worker processes).
+Cases are tiny (a few 32 x 32 slices of CT phantoms, the demo model: its
+cost is per slice, each padded to the card's 256 x 256 tile). Every test
+shares one LocalCluster of two worker processes (module scope: the workers
+start and import torch once); the kill test restarts one of them through its
+nanny. Marked slow: they start worker processes.
 """
 
 import logging
@@ -28,7 +31,7 @@ pytestmark = pytest.mark.slow
 distributed = pytest.importorskip("distributed")
 
 
-def make_cases(folder, n, shape=(4, 64, 64), corrupt=False, dicom=True):
+def make_cases(folder, n, shape=(2, 32, 32), corrupt=False, dicom=True):
     folder.mkdir()
     for i in range(n):
         image = make_ct_phantom(shape, seed=100 + i).image
@@ -66,22 +69,24 @@ def assert_same_files(got_dir, ref_dir):
 
 @pytest.fixture(scope="module")
 def cluster():
-    """Two worker processes, shared by the tests that pass its address."""
+    """Two worker processes with one torch thread each, shared by every test here."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=logging.ERROR) as c:
+                                  dashboard_address=None, silence_logs=logging.ERROR,
+                                  env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}) as c:
         yield c
 
 
-def test_local_cluster_equals_plain_predict(tmp_path):
-    cases = make_cases(tmp_path / "scans", 7, corrupt=True)
+def test_local_cluster_equals_plain_predict(tmp_path, cluster):
+    cases = make_cases(tmp_path / "scans", 4, shape=(4, 32, 32), corrupt=True)
     model = model_copy(tmp_path)
-    result = predict_dataset([], tmp_path / "study", model, each=cases, workers=2)
+    result = predict_dataset([], tmp_path / "study", model, each=cases,
+                             scheduler=cluster.scheduler_address)
     m = Manifest.open(tmp_path / "study")
-    assert result.found.startswith("8 cases, 0 already predicted")
+    assert result.found.startswith("5 cases, 0 already predicted")
     assert [c for c, _ in result.failed] == ["broken"]
     assert "broken.tif" in m.case("broken").reason and m.case("broken").status == "failed"
     good = [c for c in m.cases if c.id != "broken"]
-    assert len(good) == 7 and all(c.status == "predicted" for c in good)
+    assert len(good) == 4 and all(c.status == "predicted" for c in good)
     pids = {}
     for rec in result.records:
         if rec["status"] == "predicted":
@@ -103,20 +108,24 @@ def test_local_cluster_equals_plain_predict(tmp_path):
 
 
 def test_resume_skips_predicted_and_force_redoes(tmp_path, cluster):
-    cases = make_cases(tmp_path / "scans", 3, dicom=False)
+    cases = make_cases(tmp_path / "scans", 2, dicom=False)
     model = model_copy(tmp_path)
     addr = cluster.scheduler_address
     first = predict_dataset([], tmp_path / "study", model, each=cases, scheduler=addr)
-    assert len(first.records) == 3
-    (cases / "ct_3.tif").write_bytes((cases / "ct_0.tif").read_bytes())
+    assert len(first.records) == 2
+    (cases / "ct_2.tif").write_bytes((cases / "ct_0.tif").read_bytes())
     again = predict_dataset([], tmp_path / "study", model, each=cases, scheduler=addr)
-    assert again.found.startswith("4 cases, 3 already predicted")
-    assert [r["id"] for r in again.records] == ["ct_3"]
+    assert again.found.startswith("3 cases, 2 already predicted")
+    assert [r["id"] for r in again.records] == ["ct_2"]
     forced = predict_dataset([], tmp_path / "study", model, each=cases, scheduler=addr,
                              force=True)
-    assert sorted(r["id"] for r in forced.records) == ["ct_0", "ct_1", "ct_2", "ct_3"]
+    assert sorted(r["id"] for r in forced.records) == ["ct_0", "ct_1", "ct_2"]
     assert all(c.attempts == 2 for c in Manifest.open(tmp_path / "study").cases
-               if c.id != "ct_3")
+               if c.id != "ct_2")
+    # nothing left to predict: no cluster is needed (this address would be refused)
+    kept = predict_dataset([], tmp_path / "study", model, each=cases,
+                           scheduler="tcp://127.0.0.1:1")
+    assert kept.records == [] and kept.found.startswith("3 cases, 3 already predicted")
 
 
 def test_other_model_is_refused_without_force(tmp_path, cluster):
@@ -137,7 +146,7 @@ def test_other_model_is_refused_without_force(tmp_path, cluster):
 
 
 def test_killed_worker_case_is_rerun_once(tmp_path, cluster):
-    cases = make_cases(tmp_path / "scans", 6, shape=(8, 96, 96), dicom=False)
+    cases = make_cases(tmp_path / "scans", 4, shape=(6, 32, 32), dicom=False)
     model = model_copy(tmp_path)
     client = distributed.Client(cluster, set_as_default=False)
     pids = list(client.run(os.getpid).values())
@@ -171,7 +180,7 @@ def test_killed_worker_case_is_rerun_once(tmp_path, cluster):
 def test_cancel_keeps_finished_cases(tmp_path, cluster):
     from napari_segreview.errors import Cancelled
 
-    cases = make_cases(tmp_path / "scans", 6, shape=(8, 96, 96), dicom=False)
+    cases = make_cases(tmp_path / "scans", 4, shape=(6, 32, 32), dicom=False)
     model = model_copy(tmp_path)
     stop = threading.Event()
 
@@ -185,7 +194,7 @@ def test_cancel_keeps_finished_cases(tmp_path, cluster):
     partial = info.value.result
     m = Manifest.open(tmp_path / "study")
     done = {c.id for c in m.cases if c.status == "predicted"}
-    assert done and len(done) < 6 and done == {r["id"] for r in partial.records}
+    assert done and len(done) < 4 and done == {r["id"] for r in partial.records}
     rest = predict_dataset([], tmp_path / "study", model, each=cases,
                            scheduler=cluster.scheduler_address)
     assert {r["id"] for r in rest.records} == {c.id for c in m.cases} - done

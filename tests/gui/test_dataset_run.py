@@ -1,6 +1,7 @@
 """The Dataset panel runs the Dask engine (a LocalCluster of worker processes) and exports.
 
-Slow: the cluster's worker process imports torch and loads the model.
+Slow: each run starts a LocalCluster whose worker process imports torch and
+loads the model, so one test does cancel, resume, review and export in turn.
 """
 
 from __future__ import annotations
@@ -26,54 +27,17 @@ def _images(folder, n):
     return folder
 
 
-def test_predict_review_and_export_from_the_panel(make_napari_viewer, tmp_path, qtbot):
+def test_predict_cancel_resume_review_and_export_from_the_panel(make_napari_viewer,
+                                                               tmp_path, qtbot):
+    """One panel, two runs (each starts a LocalCluster): cancel, resume, review, export."""
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Dataset")
     root = tmp_path / "study"
     w.folder.setText(str(root))
-    w.runbox.images.setText(str(_images(tmp_path / "images", 2)))
-    w.runbox.workers.setValue(1)
-    with qtbot.waitSignal(w.runbox.job.finished, timeout=RUN_TIMEOUT):
-        w.runbox.predict()
-    m = Manifest.open(root)
-    assert m.counts()["predicted"] == 2, w.runbox.status.text()
-    assert w.manifest is not None and w.counts.text() == "0 / 2 done"
-    assert sorted(w.table.order()) == ["scan_0", "scan_1"]
-    first = max(m.cases, key=lambda c: c.uncertainty).id       # the engine's scores
-
-    with qtbot.waitSignal(w.case_opened, timeout=60_000) as opened:
-        w.next()
-    assert opened.args[0] == first
-    assert {"whole", "parts", first} <= {x.name for x in viewer.layers}
-    w.advance.setChecked(False)
-    w.mark_done()
-    assert Manifest.open(root).case(first).dice["whole"] == 1.0   # nothing was corrected
-
-    out = tmp_path / "export"
-    w.runbox.export_to.setText(str(out))
-    with qtbot.waitSignal(w.runbox.job.finished, timeout=RUN_TIMEOUT):
-        w.runbox.export()
-    assert "Exported" in w.runbox.status.text(), w.runbox.status.text()
-    assert json.loads((out / "segreview-export.json").read_text())["format"] == "tif"
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [first]  # the done case
-
-    # predicting again with no images folder resumes: both cases are kept
-    w.runbox.images.clear()
-    with qtbot.waitSignal(w.runbox.job.finished, timeout=RUN_TIMEOUT):
-        w.runbox.predict()
-    again = Manifest.open(root)
-    assert again.case(first).status == "done" and again.counts()["predicted"] == 1
-
-
-def test_cancel_keeps_the_finished_cases_and_a_rerun_does_the_rest(make_napari_viewer,
-                                                                    tmp_path, qtbot):
-    viewer = make_napari_viewer()
-    _, w = viewer.window.add_plugin_dock_widget("napari-segreview", "Dataset")
-    root = tmp_path / "study"
-    w.folder.setText(str(root))
-    w.runbox.images.setText(str(_images(tmp_path / "images", 6)))
+    w.runbox.images.setText(str(_images(tmp_path / "images", 4)))
     w.runbox.workers.setValue(1)
     job = w.runbox.job
+
     def cancel_after_one(done, total, line):
         if done >= 1:
             w.runbox.cancel()
@@ -84,13 +48,32 @@ def test_cancel_keeps_the_finished_cases_and_a_rerun_does_the_rest(make_napari_v
     assert "cancelled" in w.runbox.status.text(), w.runbox.status.text()
     m = Manifest.open(root)
     kept = {c.id: c.predicted for c in m.cases if c.status == "predicted"}
-    assert 1 <= len(kept) < 6 and m.counts()["todo"] == 6 - len(kept)
-    assert w.counts.text() == "0 / 6 done"
+    assert 1 <= len(kept) < 4 and m.counts()["todo"] == 4 - len(kept)
+    assert w.manifest is not None and w.counts.text() == "0 / 4 done"
 
     job.progressed.disconnect(cancel_after_one)
     w.runbox.images.clear()                                   # resume the dataset's own cases
     with qtbot.waitSignal(job.finished, timeout=RUN_TIMEOUT):
         w.runbox.predict()
-    again = Manifest.open(root)
-    assert again.counts()["predicted"] == 6, w.runbox.status.text()
-    assert {cid: again.case(cid).predicted for cid in kept} == kept   # not predicted twice
+    m = Manifest.open(root)
+    assert m.counts()["predicted"] == 4, w.runbox.status.text()
+    assert {cid: m.case(cid).predicted for cid in kept} == kept   # not predicted twice
+    assert sorted(w.table.order()) == [f"scan_{i}" for i in range(4)]
+    first = max(m.cases, key=lambda c: c.uncertainty).id       # the engine's scores
+
+    with qtbot.waitSignal(w.case_opened, timeout=60_000) as opened:
+        w.next()
+    assert opened.args[0] == first
+    assert {"whole", "parts", first} <= {x.name for x in viewer.layers}
+    w.advance.setChecked(False)
+    w.mark_done()
+    assert Manifest.open(root).case(first).dice["whole"] == 1.0   # nothing was corrected
+    assert w.counts.text() == "1 / 4 done"
+
+    out = tmp_path / "export"
+    w.runbox.export_to.setText(str(out))
+    with qtbot.waitSignal(job.finished, timeout=RUN_TIMEOUT):
+        w.runbox.export()
+    assert "Exported" in w.runbox.status.text(), w.runbox.status.text()
+    assert json.loads((out / "segreview-export.json").read_text())["format"] == "tif"
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [first]  # the done case

@@ -176,6 +176,9 @@ def run_predict(args: argparse.Namespace, progress_stream: TextIO | None = None)
     finally:
         bar.close()
     ok = sum(1 for r in result.records if r["status"] == "predicted")
+    if not result.where:
+        print(f"nothing to predict: every case of {args.dataset} is kept")
+        return 0
     print(f"predicted {ok} case{'s' if ok != 1 else ''} in "
           f"{_duration(time.perf_counter() - t0)} on {result.where} into {args.dataset}")
     if result.failed:

@@ -9,17 +9,18 @@ from napari_segreview._util.lazy import attach
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "case": ["STATUSES", "Case", "card_sha256", "case_id_for", "file_sha256", "timestamp"],
         "cluster": ["ClusterInfo", "connect", "local_plan"],
+        "dice": ["correction_dice", "head_channels", "mean_dice"],
         "engine": ["Plan", "Progress", "RunResult", "plan_run", "predict_dataset"],
         "export": ["case_masks", "export_done"],
         "manifest": [
             "CASES_DIR", "DATASET_FILE", "FORMAT", "FORMAT_VERSION", "MIGRATIONS",
-            "PREDICTION_DIR", "SESSION_DIR", "STATUSES", "Case", "Manifest", "card_sha256",
-            "case_id_for", "file_sha256", "is_dataset", "timestamp",
+            "PREDICTION_DIR", "SESSION_DIR", "Manifest", "is_dataset",
         ],
         "queue": [
-            "OPENABLE", "TO_REVIEW", "correction_dice", "head_channels", "mark_done", "mean_dice",
-            "next_case", "previous_case", "progress_line", "review_order", "skip", "start_review",
+            "OPENABLE", "TO_REVIEW", "mark_done", "next_case", "previous_case", "progress_line",
+            "review_order", "skip", "start_review",
         ],
         "scan": ["Scan", "describe", "scan_sources"],
         "worker": ["PLUGIN_NAME", "CaseJob", "ModelCache", "channel_volumes", "run_case"],

@@ -107,6 +107,7 @@ def _client(scheduler: str | None, scheduler_file: str | None, timeout: float) -
     else:
         where = f"the scheduler at {scheduler}"
         kwargs = {"address": scheduler}
+        _check_address(str(scheduler))
     try:
         return Client(**kwargs, set_as_default=False, timeout=timeout), where
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
@@ -114,6 +115,19 @@ def _client(scheduler: str | None, scheduler_file: str | None, timeout: float) -
             f"cannot reach {where} ({first_line(exc)}); check the address (tcp://HOST:PORT) "
             "and that dask scheduler is running and reachable from this machine."
         ) from exc
+
+
+def _check_address(address: str) -> None:
+    """Refuse an address Dask cannot parse before a Client is made (it would linger)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(address)
+        if scheme in ("tcp", "tls", "ucx", "ws", "wss"):
+            parse_host_port(loc)
+    except ValueError as exc:
+        raise FormatError(f"{address} is not a scheduler address ({first_line(exc)}); give "
+                          "it as tcp://HOST:PORT.") from None
 
 
 def _check_workers(client: Any, where: str, timeout: float) -> int:

@@ -116,6 +116,8 @@ def plan_run(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
     if manifest is None and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FormatError(f"{out} exists and is not a dataset; choose a new or empty folder "
                           "for -o.")
+    if manifest is None and not out.parent.is_dir():
+        raise FormatError(f"the folder {out.parent} does not exist; create it first.")
     if manifest is not None and not force and manifest.cases and (
             manifest.model_sha256, manifest.card_sha256) != (msha, csha):
         what = "model" if manifest.model_sha256 != msha else "model card"
@@ -139,6 +141,9 @@ def plan_run(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
             run.append(src)
     n_pred = sum(1 for cid in kept if manifest.case(cid).status in PREDICTED)
     text = describe(len(found), n_pred, unreadable)
+    if not found:
+        raise FormatError(f"found no case to predict ({text}); name image files or DICOM "
+                          "series folders, or --each DIR.")
     return Plan(out, model, card_obj, card_path, msha, csha, found, unreadable, run, kept,
                 manifest, text)
 
@@ -236,6 +241,9 @@ def predict_dataset(
     if on_plan is not None:
         on_plan(plan)
     result = RunResult(Path(out), plan.found, skipped=len(plan.kept))
+    if not plan.run:  # every case is kept: no cluster to start
+        result.counts, result.seconds = plan.manifest.counts(), time.perf_counter() - t0
+        return result
     with connect(scheduler, scheduler_file, workers=workers, device=device) as (client, info):
         result.where = info.where
         m = plan.manifest
