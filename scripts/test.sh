@@ -74,7 +74,9 @@ venv_setup "$FLOOR_VENV" testing "$FLOOR_PINS" "$VENV"
 say "GUI tests with napari $floor_napari (the lowest supported) in $FLOOR_VENV"
 NAPARI_CONFIG="$(mktemp -d)/settings.yaml"   # its own: an older napari, an older schema
 export NAPARI_CONFIG
-with_display "$FLOOR_VENV/bin/python" -m pytest tests/gui "$@" || status=$?
+# The slow GUI tests (screenshot scripts, real training and cluster runs, killed processes)
+# run once, in the main suite; here only what checks the panels against the older napari.
+with_display "$FLOOR_VENV/bin/python" -m pytest tests/gui -m "not slow" "$@" || status=$?
 if [ "$status" -eq 5 ] && [ $# -gt 0 ]; then
     say "no GUI test matched the arguments; nothing ran with napari $floor_napari."
 elif [ "$status" -ne 0 ]; then
