@@ -107,8 +107,8 @@ def test_a_better_model_is_tabled_and_preselected(panel, qtbot):
     assert run(qtbot, w) == "done"
     args = json.loads((d / "args.json").read_text())
     assert args == [str(d / "export"), "--model", str(d / "base.pt"), "--factory",
-                    "pkg.mod:make", "--steps", "4", "--lr", "0.0001", "--device", "auto",
-                    "--json"]
+                    "pkg.mod:make", "--steps", "4", "--lr", "0.0001", "--batch-size", "4",
+                    "--seed", "0", "--device", "auto", "--json"]
     rows = w.results.rows()
     assert rows[:3] == [("whole", "0.800", "0.900", "+0.100"),
                         ("part_1", "0.500", "0.800", "+0.300"),
@@ -199,13 +199,16 @@ def test_every_field_becomes_its_option(panel, qtbot):
     w.eval_every.setValue(5)
     w.freeze.setCurrentIndex(1)
     w.freeze_prefix.setText("down, up.0")
+    w.batch_size.setValue(3)
+    w.seed.setValue(11)
     w.set_device("cpu")
     w.no_held_out.setChecked(True)
     assert run(qtbot, w) == "done"
     assert json.loads((d / "args.json").read_text()) == [
         str(d / "export"), "--model", str(d / "base.pt"), "--card", str(d / "base.card.yaml"),
         "-o", str(d / "tuned.pt"), "--factory", "pkg.mod:make", "--steps", "7",
-        "--minutes", "2.5", "--lr", "0.0001", "--device", "cpu", "--patch", "64", "48",
+        "--minutes", "2.5", "--lr", "0.0001", "--batch-size", "3", "--seed", "11",
+        "--device", "cpu", "--patch", "64", "48",
         "--eval-every", "5", "--freeze", "down,up.0", "--no-held-out", "--json"]
     assert w.verdict.text().startswith("No held-out comparison")
     assert w.adopt.currentData()[0] == str(d / "base.pt")     # nothing says it is better
@@ -246,38 +249,55 @@ def test_bad_form_input_is_one_sentence_and_starts_nothing(panel, qtbot):
     w.lr.setCurrentText("fast")
     assert run(qtbot, w) == "error"
     assert "learning rate 'fast'" in w.status.text()
+    w.lr.setCurrentText("1e-4")
+    (d / "export" / "only").mkdir()                     # an export of a single case
+    (d / "export" / "only" / "manifest.json").write_text("{}")
+    (d / "export" / "segreview-export.json").write_text("{}")
+    assert w.list_cases() == ["only"] and "needs at least two" in w.cases_info.text()
+    assert run(qtbot, w) == "error"
+    assert "needs at least two" in w.status.text() and "Train on every case" in w.status.text()
     assert not (d / "args.json").exists()
+    w.no_held_out.setChecked(True)                       # the opt-out trains on it
+    assert run(qtbot, w) == "done"
+    assert "--no-held-out" in json.loads((d / "args.json").read_text())
 
 
 @pytest.fixture
 def dataset(tmp_path):
+    """A dataset of two done cases (their prediction files stand in for the corrections)."""
     from napari_segreview.card.spec import load_card
     from napari_segreview.data import demo_card_path
+    from napari_segreview.data.phantom import make_ct_phantom
     from napari_segreview.dataset.manifest import Manifest
+    from napari_segreview.io.arrayfiles import ArrayMeta, write_array
+    from napari_segreview.io.results import head_file_name
 
-    Manifest.create(tmp_path / "ds", "0" * 64, load_card(demo_card_path()).to_dict())
+    m = Manifest.create(tmp_path / "ds", "0" * 64, load_card(demo_card_path()).to_dict())
+    for seed, name in enumerate(("ct_a", "ct_b")):
+        image = make_ct_phantom((2, 32, 32), seed=seed).image
+        write_array(tmp_path / f"{name}.tif", image, ArrayMeta(spacing=(2.5, 0.8, 0.8)))
+        case = m.add_case(tmp_path / f"{name}.tif")
+        pred = m.prediction_dir(case.id)
+        pred.mkdir(parents=True)
+        whole = (image > 300).astype(np.uint8)
+        write_array(pred / head_file_name("whole", "tif"), whole[None], ArrayMeta())
+        write_array(pred / head_file_name("parts", "tif"), whole, ArrayMeta())
+        m.update(case.id, status="done")
+    m.save()
     return tmp_path / "ds"
 
 
-def test_a_dataset_source_exports_its_done_cases_first(panel, qtbot, dataset, monkeypatch):
-    from napari_segreview._napari.finetune import widget
+def test_a_dataset_source_exports_its_done_cases_first(panel, qtbot, dataset):
+    """The real ``dataset.export.export_done`` writes the export the trainer is given."""
+    from napari_segreview.targets.export import read_export
 
     _viewer, w, d = panel
-    calls = []
-
-    def export_done(ds, out):
-        calls.append((ds, out))
-        out.mkdir(parents=True)
-        return out
-
-    monkeypatch.setattr(widget, "dataset_exporter", lambda: export_done)
     use(w, d, "better")
     w.source.setText(str(dataset))
     assert run(qtbot, w) == "done"
-    ((ds, out),) = calls
-    assert ds == dataset and out.parent == dataset / "exports"
-    assert json.loads((d / "args.json").read_text())[0] == str(out)
-    assert w.source.text() == str(out)
+    out = json.loads((d / "args.json").read_text())[0]
+    assert os.path.dirname(out) == str(dataset / "exports") and w.source.text() == out
+    assert sorted(c.name for c in read_export(out)) == ["ct_a", "ct_b"]   # the done cases
 
 
 def test_a_dataset_source_without_an_exporter_is_one_sentence(panel, qtbot, dataset,

@@ -52,6 +52,10 @@ def test_split_refusals(export):
         split_cases(cases, ["case_9"])
     with pytest.raises(FormatError, match="none is left to train on"):
         split_cases(cases, [c.name for c in cases])
+    with pytest.raises(FormatError, match=r"--held-out names cases.*--no-held-out"):
+        split_cases(cases, ["case_0"], compare=False)
+    train, held = split_cases(cases[:1], None, compare=False)  # the opt-out trains on it
+    assert [c.name for c in train] == [cases[0].name] and held == []
 
 
 def test_export_without_the_cards_heads(tmp_path):

@@ -194,9 +194,22 @@ def split_cases(cases: list[CaseData], held_out: list[str] | None, *,
     Raises
     ------
     FormatError
-        A single case with a comparison asked for, an unknown name, or no case left to train on.
+        A single case with a comparison asked for, an unknown name, no case left to
+        train on, or held-out names with ``compare=False``.
+
+    Examples
+    --------
+    >>> cases = [CaseData(n, np.zeros((1, 1, 2, 2), np.float32), {}) for n in "abc"]
+    >>> train, held = split_cases(cases, ["b"])
+    >>> [c.name for c in train], [c.name for c in held]
+    (['a', 'c'], ['b'])
+    >>> len(split_cases(cases[:1], None, compare=False)[0])
+    1
     """
     names = [c.name for c in cases]
+    if not compare and held_out:
+        raise FormatError("--held-out names cases to compare on, but --no-held-out asks for no "
+                          "comparison: give one of the two.")
     if not compare:
         return list(cases), []
     if len(cases) < 2:

@@ -56,7 +56,13 @@ def clean(value: Any) -> Any:
 
 
 def event_line(event: str, **fields: Any) -> str:
-    """One event as a JSON line (no newline), ``"event"`` first, NaN written as null."""
+    """One event as a JSON line (no newline), ``"event"`` first, NaN written as null.
+
+    Examples
+    --------
+    >>> event_line("eval", step=0, mean_dice=float("nan"))
+    '{"event": "eval", "step": 0, "mean_dice": null}'
+    """
     if event not in EVENTS:
         raise ValueError(f"unknown training event {event!r}; use one of {', '.join(EVENTS)}.")
     return json.dumps({"event": event, **clean(fields)}, allow_nan=False)

@@ -37,7 +37,16 @@ __all__ = ["card_path", "check_output", "file_sha256", "next_version", "save_mod
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
+    """Hex sha256 of a file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "m.pt"
+    >>> _ = f.write_bytes(b"abc")
+    >>> file_sha256(f) == hashlib.sha256(b"abc").hexdigest()
+    True
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -46,13 +55,25 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def card_path(model: str | os.PathLike) -> Path:
-    """``<stem>.card.yaml`` beside a model file (where ``find_card`` looks first)."""
+    """``<stem>.card.yaml`` beside a model file (where ``find_card`` looks first).
+
+    Examples
+    --------
+    >>> card_path("models/bone_v2.pt").as_posix()
+    'models/bone_v2.card.yaml'
+    """
     model = Path(model)
     return model.with_name(f"{model.stem}.card.yaml")
 
 
 def training_json_path(model: str | os.PathLike) -> Path:
-    """``<stem>.training.json`` beside a model file."""
+    """``<stem>.training.json`` beside a model file.
+
+    Examples
+    --------
+    >>> training_json_path("models/bone_v2.pt").as_posix()
+    'models/bone_v2.training.json'
+    """
     model = Path(model)
     return model.with_name(f"{model.stem}.training.json")
 
@@ -80,7 +101,20 @@ def next_version(base: str | os.PathLike) -> Path:
 
 
 def check_output(base: Path, out: Path | None) -> Path:
-    """The new model's path, refused when it would replace the base or an existing file."""
+    """The new model's path, refused when it would replace the base or an existing file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> base = Path(tempfile.mkdtemp()) / "net.pt"
+    >>> _ = base.write_bytes(b"weights")
+    >>> check_output(base, None).name
+    'net_v2.pt'
+    >>> check_output(base, base)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    napari_segreview.errors.FormatError: -o ... is the base model, which is never overwritten; ...
+    """
     out = next_version(base) if out is None else Path(out)
     if out.resolve() == base.resolve():
         raise FormatError(f"-o {out} is the base model, which is never overwritten; choose a "

@@ -1,4 +1,4 @@
-"""The Fine-tune panel's form: source, model, budget, learning rate, freeze, held-out cases.
+"""The Fine-tune panel's form: source, model, budget, learning rate, batch, seed, freeze, held-out.
 
 :class:`FinetuneForm` holds the fields (public attributes, for scripts) and
 turns them into the arguments of ``segreview train`` (:meth:`FinetuneForm.arguments`),
@@ -106,6 +106,13 @@ class FinetuneForm(QWidget):
         self.lr.addItems(LEARNING_RATES)
         self.lr.setCurrentText("1e-4")
         self.lr.setToolTip("AdamW learning rate; fine-tuning wants a small one (1e-5 to 1e-4).")
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, 1024)
+        self.batch_size.setValue(4)
+        self.batch_size.setToolTip("Samples per optimiser step (--batch-size).")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("Random seed: the same seed repeats the run (--seed).")
         self.patch = QLineEdit()
         self.patch.setPlaceholderText("the card's tile; e.g. 96 96")
         self.patch.setToolTip("Training patch size per spatial axis: smaller patches make "
@@ -143,6 +150,7 @@ class FinetuneForm(QWidget):
         self.form.addRow("Steps", self.steps)
         self.form.addRow("Minutes", self.minutes)
         self.form.addRow("Learning rate", self.lr)
+        self.form.addRow("Batch size", row(self.batch_size, QLabel("Seed"), self.seed))
         self.form.addRow("Patch", self.patch)
         self.form.addRow("Evaluate every", self.eval_every)
         self.form.addRow("Freeze", self.freeze)
@@ -190,6 +198,9 @@ class FinetuneForm(QWidget):
             self.held_out.addItem(item)
         if not text:
             self.cases_info.setText("")
+        elif len(names) == 1:
+            self.cases_info.setText("1 case: a held-out comparison needs at least two; export "
+                                    "more cases, or check Train on every case below.")
         elif names:
             self.cases_info.setText(f"{len(names)} cases. Check the ones to hold out (none: "
                                     "about a fifth, at least one).")
@@ -245,7 +256,8 @@ class FinetuneForm(QWidget):
             args += ["--steps", str(self.steps.value())]
         if self.minutes.value():
             args += ["--minutes", f"{self.minutes.value():g}"]
-        args += ["--lr", f"{lr:g}", "--device", self.device.currentData()]
+        args += ["--lr", f"{lr:g}", "--batch-size", str(self.batch_size.value()),
+                 "--seed", str(self.seed.value()), "--device", self.device.currentData()]
         patch = self.patch.text().replace(",", " ").split()
         if patch:
             if not all(p.isdigit() and int(p) > 0 for p in patch):
@@ -262,6 +274,9 @@ class FinetuneForm(QWidget):
             args += ["--freeze", ",".join(prefixes)]
         if self.no_held_out.isChecked():
             args.append("--no-held-out")
+        elif self.held_out.count() == 1:
+            raise FormatError("the export has a single case, and a held-out comparison needs "
+                              "at least two: export more cases, or check Train on every case.")
         elif self.held_out_names():
             args += ["--held-out", ",".join(self.held_out_names())]
         return args

@@ -144,6 +144,13 @@ class FinetuneWidget(FinetuneForm):
             self.run_finished.emit("error")
             return
         out = done_export_folder(dataset)
+        try:  # the export writes into an existing parent folder only
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            show_failure(self.status, f"cannot create {out.parent} ({exc.strerror or exc}); "
+                         "export the done cases with segreview export and choose that folder.")
+            self.run_finished.emit("error")
+            return
         self.start_button.setEnabled(False)
         self.status.setText(f"Exporting the done cases of {dataset.name} to {out}...")
 
