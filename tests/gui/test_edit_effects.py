@@ -88,6 +88,7 @@ def test_cancel_leaves_the_layer_and_a_slice_applies_at_once(case, qtbot):
     preview(qtbot, w)
     w.cancel_preview()
     assert PREVIEW_NAME not in viewer.layers
+    assert "cancelled" in w.status.text()       # no stale "Apply or Cancel" left
     np.testing.assert_array_equal(whole.data, before)
     w.effects.where.setCurrentIndex(w.effects.where.findData("slice"))
     with qtbot.waitSignal(w.applied, timeout=TIMEOUT):
@@ -155,6 +156,17 @@ def test_bad_input_is_one_sentence_and_nothing_changes(case, qtbot):
         w.run_effect()
     np.testing.assert_array_equal(whole.data, before)
     assert PREVIEW_NAME not in viewer.layers
+
+
+def test_a_label_map_is_smoothed_jointly_or_not_at_all(case, qtbot):
+    viewer, w, _image, _whole, parts = case
+    viewer.layers.selection.active = parts
+    before = parts.data.copy()
+    set_params(w, "smooth", {"method": "median", "mm": 1.6})
+    with qtbot.waitSignal(w.failed, timeout=TIMEOUT) as blocker:
+        w.run_effect()
+    assert "label map" in blocker.args[0] and "gaussian" in blocker.args[0]
+    np.testing.assert_array_equal(parts.data, before)
 
 
 def test_review_rechecks_after_an_effect(case, qtbot):

@@ -104,7 +104,7 @@ def label_effect(effect: str, part: np.ndarray, values: list[int], sp: tuple[flo
         grown = grow_labels(part, params.get("mm", 1.0), spacing=sp)
         return np.where((part == 0) & np.isin(grown, values), grown, part)
     if effect == "smooth":
-        if params.get("method", "gaussian") not in ("gaussian", "median"):
+        if params.get("method", "gaussian") != "gaussian":
             raise FormatError("a label map is smoothed jointly (Gaussian vote); use "
                               "method gaussian, or edit channels one by one.")
         smoothed = smooth_labels(part, mm=params.get("mm", 1.0), spacing=sp)

@@ -84,7 +84,16 @@ def apply_result(layer: Any, result: Any) -> int:
 
 
 def preview_data(data: np.ndarray, result: Any) -> np.ndarray:
-    """A uint8 array like ``data``: 1 where ``result`` turns voxels on, 2 off, 3 relabels."""
+    """A uint8 array like ``data``: 1 where ``result`` turns voxels on, 2 off, 3 relabels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_segreview.editing.region import edit_mask
+    >>> mask = np.array([[0, 1, 1, 0]], np.uint8)
+    >>> preview_data(mask, edit_mask(mask, "invert", spacing=(1, 1), value=1)).tolist()
+    [[1, 2, 2, 1]]
+    """
     out = np.zeros(data.shape, np.uint8)
     for change in result.changes:
         idx, vals = change.voxels(data)

@@ -93,6 +93,16 @@ class PaintBox(QGroupBox):
         form.addRow("Tolerance:", wand)
         form.addRow(self.hierarchy)
 
+    def use_preset(self, index: int, image_limits: tuple[float, float] | None) -> None:
+        """Set the range from preset ``index`` (the image's window: ``image_limits``)."""
+        lim = self.preset.itemData(index)
+        if lim == "image" or self.preset.itemText(index) == FROM_IMAGE:
+            lim = image_limits
+        if lim is None:
+            return
+        self.low.setValue(float(lim[0]))
+        self.high.setValue(float(lim[1]))
+
 
 class EffectBox(QGroupBox):
     """The effect, where it acts, its parameters, and Run / Apply / Cancel."""

@@ -44,6 +44,9 @@ def build_request(viewer: Any, t: Any, box: Any) -> EffectRequest:
         params["per_slice"] = e.per_slice.isChecked()
     elif effect == "smooth":
         params.update(method=e.method.currentText(), mm=e.mm.value())
+        if label_map and params["method"] != "gaussian":
+            raise FormatError(f"{t.name} is a label map, smoothed jointly (a Gaussian vote) so "
+                              "that it stays a partition; choose the method gaussian.")
     elif effect in ("grow", "shrink"):
         params["mm"] = e.mm.value()
     elif effect == "interpolate":

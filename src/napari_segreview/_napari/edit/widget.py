@@ -5,9 +5,9 @@ changes how napari's own brush, fill and polygon act: limited to an intensity
 range of the image, a magic wand, and the card's rules followed while
 painting. Effects (:mod:`.effects`) run the core functions of
 :mod:`napari_segreview.editing` in a worker thread; on a slice they apply at
-once, on a slab or the volume they show a preview layer first (Apply /
-Cancel). Each applied effect is one undo step, autosaved by a session like a
-brush stroke, and re-checked by the Review panel. Key bindings: :mod:`.keys`.
+once, on a slab or the volume a preview layer (:mod:`.preview`) first (Apply /
+Cancel). An applied effect is one undo step, autosaved and re-checked by Review
+like a brush stroke. Key bindings: :mod:`.keys`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,16 @@ from napari_segreview._napari.edit.effects import (
     apply_result,
     compute,
     corrected_slices_of,
-    preview_data,
 )
-from napari_segreview._napari.edit.form import FROM_IMAGE, EffectBox, PaintBox
+from napari_segreview._napari.edit.form import EffectBox, PaintBox
 from napari_segreview._napari.edit.linking import HierarchyLink
 from napari_segreview._napari.edit.painting import PaintLimit, wand_click
+from napari_segreview._napari.edit.preview import (
+    PREVIEW_NAME,
+    drop_preview,
+    show_preview,
+    sync_names,
+)
 from napari_segreview._napari.edit.request import build_request
 from napari_segreview.editing.paint import IntensityRange
 from napari_segreview.errors import FormatError
@@ -41,9 +46,6 @@ if TYPE_CHECKING:
     import napari
 
 __all__ = ["PREVIEW_NAME", "EditWidget"]
-
-#: Name of the preview layer (1: voxels the effect adds, 2: removes, 3: relabels).
-PREVIEW_NAME = "Edit preview"
 
 
 class EditWidget(QWidget):
@@ -99,7 +101,7 @@ class EditWidget(QWidget):
         p.high.valueChanged.connect(self._range_changed)
         p.preset.activated.connect(self._preset)
         p.hierarchy.toggled.connect(self._hierarchy_changed)
-        p.wand.toggled.connect(self._wand_changed)
+        p.wand.toggled.connect(lambda on: keys.wand_on(self, on))
         e.run_button.clicked.connect(self.run_effect)
         e.apply_button.clicked.connect(self.apply_preview)
         e.cancel_button.clicked.connect(self.cancel_preview)
@@ -111,7 +113,6 @@ class EditWidget(QWidget):
         self.viewer.layers.selection.events.active.connect(lambda *_: self._retarget())
         self._set_pending(None)
 
-    # ------------------------------------------------------------ layers
     @property
     def target(self) -> Labels | None:
         """The Labels layer the panel edits (the active layer, or the last one active)."""
@@ -130,15 +131,8 @@ class EditWidget(QWidget):
         images = [x.name for x in self.viewer.layers if isinstance(x, Image)]
         mods = [x.name for x in self.viewer.layers if isinstance(x, Labels)
                 and x.name != PREVIEW_NAME]
-        for combo, names in ((self.image, images), (self.effects.modifier, mods)):
-            if [combo.itemText(i) for i in range(combo.count())] != names:
-                keep = combo.currentText()
-                combo.blockSignals(True)
-                combo.clear()
-                combo.addItems(names)
-                if keep in names:
-                    combo.setCurrentText(keep)
-                combo.blockSignals(False)
+        sync_names(self.image, images)
+        sync_names(self.effects.modifier, mods)
         self._retarget(force=True)
 
     def _retarget(self, force: bool = False) -> None:
@@ -154,7 +148,6 @@ class EditWidget(QWidget):
         self._hierarchy_changed(self.paint.hierarchy.isChecked())
         keys.wand_on(self, self.paint.wand.isChecked())
 
-    # ------------------------------------------------------------ painting
     def current_range(self) -> IntensityRange:
         return IntensityRange(self.paint.low.value(), self.paint.high.value())
 
@@ -180,16 +173,8 @@ class EditWidget(QWidget):
             self._fail(exc)
 
     def _preset(self, index: int) -> None:
-        lim = self.paint.preset.itemData(index)
-        if lim == "image" or self.paint.preset.itemText(index) == FROM_IMAGE:
-            img = self.image_layer()
-            if img is None:
-                return
-            lim = tuple(img.contrast_limits)
-        if lim is None:
-            return
-        self.paint.low.setValue(float(lim[0]))
-        self.paint.high.setValue(float(lim[1]))
+        img = self.image_layer()
+        self.paint.use_preset(index, None if img is None else tuple(img.contrast_limits))
 
     def _hierarchy_changed(self, on: bool) -> None:
         t = self.target
@@ -197,9 +182,6 @@ class EditWidget(QWidget):
         self.link.enabled = bool(on and t is not None)
         if self.link.enabled:
             self.status.setText(self.link.link(t))
-
-    def _wand_changed(self, on: bool) -> None:
-        keys.wand_on(self, on)
 
     def wand_at(self, point: tuple[float, ...]) -> int:
         """Magic wand at ``point`` (data coordinates of the target layer); voxels painted."""
@@ -218,7 +200,6 @@ class EditWidget(QWidget):
         self.status.setText(f"Magic wand: {n:,} voxels set to {int(t.selected_label)}.")
         return n
 
-    # ------------------------------------------------------------ effects
     def request(self) -> EffectRequest:
         """The effect the controls describe, on a snapshot of the target layer."""
         return build_request(self.viewer, self.target, self.effects)
@@ -238,13 +219,10 @@ class EditWidget(QWidget):
         worker = create_worker(compute, req, _progress={"desc": f"Edit: {req.effect}"},
                                _start_thread=False, _connect={"errored": self._fail})
         worker.returned.connect(lambda res: self._computed(layer, req, res))
-        worker.finished.connect(self._worker_done)
+        worker.finished.connect(lambda: setattr(self, "_worker", None))
         self._worker = worker
         worker.start()
         return worker
-
-    def _worker_done(self) -> None:
-        self._worker = None
 
     def _computed(self, layer: Labels, req: EffectRequest, result: Any) -> None:
         if layer not in self.viewer.layers:
@@ -252,13 +230,7 @@ class EditWidget(QWidget):
         if req.where == "slice":
             self._apply(layer, result)
             return
-        prev = preview_data(req.data, result)
-        if PREVIEW_NAME in self.viewer.layers:
-            self.viewer.layers[PREVIEW_NAME].data = prev
-        else:
-            self.viewer.add_labels(prev, name=PREVIEW_NAME, scale=layer.scale,
-                                   translate=layer.translate, opacity=0.7)
-        self.viewer.layers.selection.active = layer
+        show_preview(self.viewer, layer, req.data, result)
         self._set_pending((layer, result))
         self.status.setText(f"Preview: {result.message} Apply or Cancel.")
         self.previewed.emit(result)
@@ -274,15 +246,15 @@ class EditWidget(QWidget):
 
     def cancel_preview(self) -> None:
         """Drop the preview (and ignore an effect still being computed)."""
-        if self._worker is not None:
-            self._worker.returned.disconnect()
+        if self._worker is not None or self.pending is not None:
+            if self._worker is not None:
+                self._worker.returned.disconnect()
             self.status.setText("Effect cancelled; nothing was changed.")
         self._drop_preview()
 
     def _drop_preview(self) -> None:
         self._set_pending(None)
-        if PREVIEW_NAME in self.viewer.layers:
-            self.viewer.layers.remove(PREVIEW_NAME)
+        drop_preview(self.viewer)
 
     def _set_pending(self, pending: tuple | None) -> None:
         self.pending = pending
