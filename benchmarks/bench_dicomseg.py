@@ -32,7 +32,8 @@ import numpy as np
 # the source series and the reference SEG writer are the tests' own (pydicom, highdicom)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from napari_segreview.io.dicomseg import read_seg, series_reference
+from napari_segreview.io.dicomseg import read_seg
+from napari_segreview.io.dicomseries import series_reference
 from napari_segreview.targets.dicomseg import write_seg
 from seg_samples import write_source_series
 

@@ -86,3 +86,28 @@ def test_commands_that_read_masks_take_a_seg(files, capsys):
     expected = np.where(masks[1] == 1, 2, np.where(masks[0] == 1, 1, 0))   # later wins
     np.testing.assert_array_equal(labels, expected)
     assert meta.channel_names == ("background", "whole", "part_1")
+
+
+def test_a_fractional_seg_is_said_on_stderr(files):
+    d, series, whole, parts = files
+    probs = np.stack([whole * 0.8, (parts > 0) * 0.3]).astype(np.float32)
+    highdicom_seg(series, probs, ["whole", "part_1"], seg_type="FRACTIONAL", path=d / "f.dcm")
+    proc = subprocess.run([sys.executable, "-m", "napari_segreview.cli", "convert",
+                           str(d / "f.dcm"), "-o", str(d / "f.tif"), "--to", "labels"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "f.dcm is a FRACTIONAL SEG" in proc.stderr and "thresholded at 0.5" in proc.stderr
+    labels, _ = read_array(d / "f.tif")
+    np.testing.assert_array_equal(labels, np.where(whole == 1, 1, 0))   # 0.3 < 0.5: no part_1
+
+
+def test_a_seg_of_another_frame_of_reference_is_refused(files, tmp_path, capsys):
+    d, series, whole, _ = files
+    other = write_source_series(tmp_path / "elsewhere" / "ct2", seed=9)   # another space
+    assert other.frame_uid != series.frame_uid and other.shape == series.shape
+    highdicom_seg(other, np.stack([whole]), ["whole"], path=tmp_path / "elsewhere" / "o.dcm")
+    rc = main(["export", str(series.folder), "--sigmoid", str(tmp_path / "elsewhere" / "o.dcm"),
+               "-o", str(d / "refused"), "--format", "dicom-seg"])
+    assert rc == 2 and not (d / "refused").exists()
+    err = capsys.readouterr().err.strip()
+    assert "another frame of reference" in err and err.count("\n") == 0

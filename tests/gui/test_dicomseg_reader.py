@@ -169,3 +169,23 @@ def test_imported_segments_reexport_with_their_origin(make_napari_viewer, qtbot,
     from napari_segreview.io.dicomseg import read_seg
 
     np.testing.assert_array_equal(read_seg(w.last_result.files[0]).masks, expected)
+
+
+def test_export_panel_refuses_a_non_dicom_image(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((3, 8, 8), np.float32), name="scan")   # no DICOM source
+    mask = np.zeros((3, 8, 8), np.uint8)
+    mask[1, 2:5, 2:5] = 1
+    viewer.add_labels(mask, name="whole")
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Export training targets")
+    w.folder.setText(str(tmp_path / "out"))
+    w.format.setCurrentText("dicom-seg")
+    w.image_layer.setCurrentText(image.name)
+    select(w.sigmoid_list, ["whole"])
+    with qtbot.waitSignal(w.done, timeout=30000) as sig:
+        w.export()
+    assert sig.args[0] == "error"
+    text = w.status.text()
+    assert "did not come from a DICOM series" in text and "\n" not in text.strip()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert len(viewer.layers) == 2

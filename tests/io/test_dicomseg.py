@@ -6,6 +6,7 @@ ones the test put in.
 """
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -13,12 +14,12 @@ import pytest
 from napari_segreview.errors import FormatError, ReadError
 from napari_segreview.io.arrayfiles import read_array
 from napari_segreview.io.dicomseg import (
-    SourceSeries,
+    SegNote,
     is_dicom_seg,
     read_seg,
     seg_references,
-    series_reference,
 )
+from napari_segreview.io.dicomseries import SourceSeries, series_reference
 from seg_samples import highdicom_seg, random_masks, write_source_series
 
 pytest.importorskip("highdicom")
@@ -105,6 +106,10 @@ def test_fractional_seg_is_thresholded_at_half(tmp_path):
     seg = read_seg(tmp_path / "f.dcm")
     assert seg.fractional and "thresholded at 0.5" in seg.notes[0]
     np.testing.assert_array_equal(seg.masks, (probs >= 0.5).astype(np.uint8))
+    with pytest.warns(SegNote, match=r"f\.dcm is a FRACTIONAL SEG .* thresholded at 0\.5"):
+        data, meta = read_array(tmp_path / "f.dcm")      # the commands say it on stderr
+    np.testing.assert_array_equal(data, (probs >= 0.5).astype(np.uint8))
+    assert meta.kind == "multihot" and meta.channel_names == ("a", "b")
 
 
 def test_corrupt_and_foreign_files_are_one_sentence(case, tmp_path):
@@ -134,6 +139,9 @@ def test_read_array_reads_a_seg_as_a_multihot_stack(case):
     assert meta.kind == "multihot" and meta.channel_names == tuple(LABELS)
     np.testing.assert_array_equal(data, masks)
     assert meta.spacing == pytest.approx(series.spacing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SegNote)          # beside its series: nothing to say
+        read_array(d / "seg.dcm")
     with pytest.raises(FormatError):
         read_array(series.files[0])          # a CT slice is no mask file
 

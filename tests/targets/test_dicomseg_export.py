@@ -1,5 +1,7 @@
 """DICOM SEG out: what we write, validated by reading it back with highdicom and pydicom."""
 
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -11,12 +13,8 @@ from napari_segreview.errors import CardError, FormatError
 from napari_segreview.io.arrayfiles import ArrayMeta, write_array
 from napari_segreview.io.dicomseg import read_seg
 from napari_segreview.targets.build import ExportCase, build_targets, card_from_choices
-from napari_segreview.targets.dicomseg import (
-    coded_concept,
-    corrected_channels,
-    default_codes,
-    export_seg_case,
-)
+from napari_segreview.targets.dicomseg import corrected_channels, export_seg_case
+from napari_segreview.targets.segcodes import coded_concept, default_codes
 from seg_samples import random_masks, write_source_series
 
 hd = pytest.importorskip("highdicom")
@@ -116,6 +114,38 @@ def test_codes_override_the_defaults(series, tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+def test_the_cards_codes_from_the_docs_are_written(series, tmp_path):
+    # the YAML example of docs/dicom-seg.md, parsed as a card: its codes end up in the SEG
+    import re
+
+    import yaml
+    from pydicom.sr.codedict import codes as sct
+
+    text = (Path(__file__).parents[2] / "docs" / "dicom-seg.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "codes:" in b)
+    card = ModelCard.from_dict({"name": "docs-net", **yaml.safe_load(block)})
+    m = random_masks(2, series.shape, seed=5)
+    organs = np.where(m[1] == 1, 2, np.where(m[0] == 1, 1, 0)).astype(np.uint8)
+    targets = build_targets(card, {"whole": m[:1], "organs": organs}, series.shape)
+    case = ExportCase("docs", np.zeros(series.shape, np.int16), targets, card,
+                      spacing=series.spacing, source=str(series.folder))
+    res = export_seg_case(tmp_path / "o", case)
+    got = {s.SegmentLabel: (tuple(s.SegmentedPropertyCategoryCodeSequence[0][t].value for t in
+                                  ("CodeValue", "CodingSchemeDesignator", "CodeMeaning")),
+                            tuple(s.SegmentedPropertyTypeCodeSequence[0][t].value for t in
+                                  ("CodeValue", "CodingSchemeDesignator", "CodeMeaning")))
+           for s in pydicom.dcmread(res.files[0]).SegmentSequence}
+
+    def code(c):
+        return (c.value, c.scheme_designator, c.meaning)
+
+    assert got == {
+        "whole_bone": (("85756007", "SCT", "Tissue"), ("272673000", "SCT", "Bone")),
+        "liver": (("91723000", "SCT", "Anatomical Structure"), code(sct.SCT.Liver)),
+        "lesion": (("49755003", "SCT", "Morphologically Abnormal Structure"),
+                   code(sct.SCT.Neoplasm))}
+
+
 def test_only_dicom_images_export_as_seg(series, tmp_path):
     case, _ = make_case(series)
     write_array(tmp_path / "scan.tif", np.zeros(series.shape, np.int16), ArrayMeta())
@@ -162,7 +192,7 @@ def test_coded_concepts_and_defaults():
 
 def test_enhanced_multiframe_source(tmp_path):
     from dicom_samples import write_enhanced_ct
-    from napari_segreview.io.dicomseg import SourceSeries
+    from napari_segreview.io.dicomseries import SourceSeries
     from napari_segreview.io.read import read_image
 
     hu = np.random.default_rng(0).integers(-1000, 1000, (5, 10, 8)).astype(np.int16)

@@ -29,13 +29,12 @@ from napari_segreview._napari._meta import KEY, meta
 from napari_segreview.errors import ReadError
 from napari_segreview.io.dicomseg import (
     SegData,
-    SourceSeries,
     is_dicom_seg,
     mask_digest,
     read_seg,
     seg_references,
-    series_reference,
 )
+from napari_segreview.io.dicomseries import SourceSeries, series_reference
 
 __all__ = ["get_seg_reader", "read_seg_layers", "seg_layer_data", "source_for"]
 

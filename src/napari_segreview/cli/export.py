@@ -125,10 +125,33 @@ def add_export(subparsers: Any) -> None:
     p.set_defaults(func=run_export)
 
 
-def _read(path: str) -> tuple[np.ndarray, Any]:
-    from napari_segreview.io.arrayfiles import read_array
+def _read(path: str, series: Any = None) -> tuple[np.ndarray, Any]:
+    """A mask file; a DICOM SEG goes on ``series`` (the image's), refused if another space."""
+    import warnings
 
-    return read_array(path)
+    from napari_segreview.io.arrayfiles import ArrayMeta, read_array
+    from napari_segreview.io.dicomseg import SegNote, is_dicom_seg, read_seg
+
+    if series is None or not is_dicom_seg(path):
+        return read_array(path)
+    seg = read_seg(path, series)       # matched by SOP instance; another frame: one sentence
+    for note in seg.notes:
+        warnings.warn(note, SegNote, stacklevel=2)
+    if series.shape[0] == 1:           # one slice: a 2-D image
+        return seg.masks[:, 0], ArrayMeta("multihot", seg.labels, spacing=seg.spacing[1:])
+    return seg.masks, ArrayMeta("multihot", seg.labels, spacing=seg.spacing)
+
+
+def _image_series(img: Any, spatial: tuple) -> Any:
+    """The image's DICOM series (SEG inputs are placed on it), None for other images."""
+    from napari_segreview.io.dicomseries import SourceSeries
+
+    dicom = getattr(img, "dicom", None)
+    if not dicom or not dicom.get("sop_instance_uids"):
+        return None
+    return SourceSeries.from_metadata(dicom, spatial, img.spacing or (1.0,) * len(spatial),
+                                      getattr(img, "origin", None) or (0.0,) * len(spatial),
+                                      img.name)
 
 
 def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dict, dict]:
@@ -156,7 +179,7 @@ def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dic
             if head not in heads:
                 raise FormatError(f"the card has no head {head!r}; its heads are "
                                   f"{', '.join(h.name for h in card.heads)}.")
-            inputs[head], metas[head] = _read(path)
+            inputs[head], metas[head] = _read(path, getattr(args, "image_series", None))
         return card, inputs, metas
     if args.target:
         raise FormatError("--target needs --card; without a card use --sigmoid and --softmax.")
@@ -166,14 +189,14 @@ def _card_and_inputs(args: argparse.Namespace, spatial: tuple) -> tuple[Any, dic
     sig_names: list[str] = []
     soft_names: list[str] = []
     if args.sigmoid:
-        data, meta = _read(args.sigmoid)
+        data, meta = _read(args.sigmoid, getattr(args, "image_series", None))
         if data.shape == spatial:
             data = data[None]
         sig_names = args.names or list(meta.channel_names or
                                        [f"ch{i}" for i in range(data.shape[0])])
         inputs[SIGMOID_HEAD], metas[SIGMOID_HEAD] = data, meta
     if args.softmax:
-        data, meta = _read(args.softmax)
+        data, meta = _read(args.softmax, getattr(args, "image_series", None))
         if args.classes:
             soft_names = args.classes
             if data.shape == spatial and any(c.strip().lower() in BACKGROUND_NAMES
@@ -212,6 +235,7 @@ def prepare_case(args: argparse.Namespace) -> Any:
     img = read_image(args.image)
     image = np.asarray(img.data)
     spatial = tuple(image.shape[:-1] if img.rgb else image.shape)
+    args.image_series = _image_series(img, spatial)   # a SEG input goes on the image's series
     card, inputs, _ = _card_and_inputs(args, spatial)
     spatial = image_spatial_shape(image, card.input)
     rule: dict[str, Any] = {}

@@ -10,6 +10,8 @@ on stderr, ``segreview: error: ...``, and exit code 2, with no traceback.
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,6 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_note(default: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints a reader's note (:class:`SegNote`) as one line."""
+    from napari_segreview.io.dicomseg import SegNote
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if issubclass(category, SegNote):
+            print(f"{PROG}: note: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``segreview`` with ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
@@ -58,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else 0
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_note(warnings.showwarning)
+            return args.func(args)
     except (FormatError, OSError, ValueError) as exc:
         return error(str(exc) or type(exc).__name__)
     except KeyboardInterrupt:

@@ -20,9 +20,10 @@ __getattr__, __dir__, __all__ = attach(
         "dicom_scan": ["Scan", "scan_files", "skipped_note"],
         "dicom_values": ["SliceHeader", "as_float", "as_floats", "as_int", "get_value"],
         "dicomseg": [
-            "SEG_CLASSES", "SEG_SOP_CLASS", "SegData", "Segment", "SourceSeries", "is_dicom_seg",
-            "mask_digest", "read_seg", "seg_references", "series_reference",
+            "SEG_CLASSES", "SEG_SOP_CLASS", "SegData", "SegNote", "Segment", "is_dicom_seg",
+            "mask_digest", "read_seg", "seg_references",
         ],
+        "dicomseries": ["SourceSeries", "series_beside", "series_reference"],
         "nifti": ["import_nibabel", "read_nifti", "read_nifti_array", "write_nifti"],
         "read": [
             "DECLINED_FOLDER_FILES", "LAZY_BYTES", "ImageData", "can_read", "declined_folder",

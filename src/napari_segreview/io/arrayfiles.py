@@ -155,7 +155,10 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, ArrayMeta]:
     path : str or path-like
         The file. For ``.npy``, a sidecar ``<name>.npy.json`` is read if present.
         A DICOM SEG file is read as a multi-hot stack, one channel per segment
-        named by its label (:func:`napari_segreview.io.dicomseg.read_seg`).
+        named by its label (:func:`napari_segreview.io.dicomseg.read_seg`);
+        what was assumed (a FRACTIONAL SEG thresholded at 0.5, masks placed
+        by the SEG's own geometry) is warned as
+        :class:`~napari_segreview.io.dicomseg.SegNote`.
 
     Returns
     -------
@@ -186,7 +189,13 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, ArrayMeta]:
         from napari_segreview.io.dicomseg import is_dicom_seg, read_seg
 
         if is_dicom_seg(path):   # a DICOM SEG: one binary mask per segment
+            import warnings
+
+            from napari_segreview.io.dicomseg import SegNote
+
             seg = read_seg(path)
+            for note in seg.notes:   # thresholded, own geometry: the caller says them
+                warnings.warn(note, SegNote, stacklevel=2)
             return seg.masks, ArrayMeta("multihot", seg.labels, spacing=seg.spacing)
     suffix = file_suffix(path)
     if not path.exists():

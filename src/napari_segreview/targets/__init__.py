@@ -20,9 +20,8 @@ __getattr__, __dir__, __all__ = attach(
             "class_statistics", "count_target", "statistics_from_counts", "summary_lines",
         ],
         "dicomseg": [
-            "SEG_FORMAT", "SEG_SUFFIX", "SegExportResult", "case_segments", "coded_concept",
-            "corrected_channels", "default_codes", "export_seg_case", "segment_origins",
-            "write_seg",
+            "SEG_FORMAT", "SEG_SUFFIX", "SegExportResult", "case_segments", "corrected_channels",
+            "export_seg_case", "segment_origins", "write_seg",
         ],
         "export": [
             "MANIFEST", "MARKER", "STATISTICS", "ExportResult", "ExportedCase", "export_case",
@@ -33,5 +32,6 @@ __getattr__, __dir__, __all__ = attach(
             "FILE_ENDING", "dataset_json", "encode_regions", "export_nnunet_case", "read_nnunet",
             "region_channels",
         ],
+        "segcodes": ["coded_concept", "codes_for", "default_codes"],
     },
 )
