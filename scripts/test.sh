@@ -63,7 +63,7 @@ if [ "$FLOOR" != only ]; then
         || { say "ruff found problems (listed above)."; exit 1; }
     say "import contracts"
     "$VENV/bin/lint-imports" || { say "an import contract is broken (see above)."; exit 1; }
-    with_display "$VENV/bin/python" -m pytest "$@" || status=$?
+    with_display "$VENV/bin/python" -m pytest --durations=15 "$@" || status=$?
     if [ "$status" -ne 0 ]; then
         say "the test suite failed (pytest exit status $status, details above)."
         exit "$status"

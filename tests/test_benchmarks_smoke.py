@@ -60,4 +60,4 @@ def test_bench_dicomseg_runs(capsys):
 def test_bench_finetune_runs(capsys):
     out = _load("bench_finetune").main(["--quick"])
     assert isinstance(out, dict) and out
-    assert "held-out" in capsys.readouterr().out
+    assert "held out" in capsys.readouterr().out
