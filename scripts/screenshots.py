@@ -353,35 +353,53 @@ class Walk:
         return self.saved
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Walk the guide and save its pictures; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def walk_main(prog: str, description: str, walk_cls: type, run: str,
+              argv: list[str] | None = None, *, quick_help: str, timeout_s: float = 300.0,
+              expected: tuple[str, ...] = ()) -> int:
+    """The command line every screenshot script shares; returns the exit status.
+
+    Parses ``--out``, ``--quick`` and ``--timeout``, refuses to start without
+    a display, makes ``walk_cls(out, work, quick=..., timeout_s=...)`` in a
+    temporary work folder and calls its method ``run``. A :class:`GuideError`
+    (a step that did not do what the page says) or a picture of ``expected``
+    that was not saved is one ``<prog>: error: ...`` line and exit status 1.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images",
                         help="folder for the PNG files (default: docs/images)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"small phantom {QUICK_SHAPE} for tests: seconds, not minutes")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds to wait for any one step (default 300)")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--timeout", type=float, default=timeout_s,
+                        help=f"seconds to wait for any one step (default {timeout_s:g})")
     args = parser.parse_args(argv)
     from napari_segreview._napari.launch import has_display
 
     if not has_display():
-        print("screenshots: error: no display was found (DISPLAY is not set): run it on a "
+        print(f"{prog}: error: no display was found (DISPLAY is not set): run it on a "
               'desktop, or with `xvfb-run -a -s "-screen 0 1600x1000x24"` in front.',
               file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="segreview-guide-") as work:
-        walk = Walk(args.out, Path(work), quick=args.quick, timeout_s=args.timeout)
+    with tempfile.TemporaryDirectory(prefix=f"segreview-{prog}-") as work:
+        walk = walk_cls(args.out, Path(work), quick=args.quick, timeout_s=args.timeout)
         try:
-            walk.run()
+            getattr(walk, run)()
         except GuideError as exc:
-            print(f"screenshots: error: {exc}", file=sys.stderr)
+            print(f"{prog}: error: {exc}", file=sys.stderr)
             return 1
         finally:
             walk.viewer.close()
+    missing = [s for s in expected if not (args.out / s).exists()]
+    if missing:
+        print(f"{prog}: error: not saved: {', '.join(missing)}", file=sys.stderr)
+        return 1
     print(f"saved {len(walk.saved)} screenshots in {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Walk the guide and save its pictures; returns the exit status."""
+    return walk_main("screenshots", __doc__.splitlines()[0], Walk, "run", argv,
+                     quick_help=f"small phantom {QUICK_SHAPE} for tests: seconds, not minutes")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,7 @@ taken without it. Exit status 0 when every picture was saved; 1 with one
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -128,30 +126,8 @@ class Walk(screenshots.Walk):
 
 def main(argv: list[str] | None = None) -> int:
     """Take the pictures; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=screenshots.REPO / "docs" / "images")
-    parser.add_argument("--quick", action="store_true", help="small cases")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds to wait for any one step (default 600)")
-    args = parser.parse_args(argv)
-    from napari_segreview._napari.launch import has_display
-
-    if not has_display():
-        print("shots_dataset: error: no display was found (DISPLAY is not set): run it "
-              'with `xvfb-run -a -s "-screen 0 1600x1000x24"` in front.', file=sys.stderr)
-        return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="segreview-dataset-") as work:
-        walk = Walk(args.out, Path(work), quick=args.quick, timeout_s=args.timeout)
-        try:
-            walk.run_dataset()
-        except screenshots.GuideError as exc:
-            print(f"shots_dataset: error: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            walk.viewer.close()
-    print(f"saved {len(walk.saved)} screenshots in {args.out}")
-    return 0
+    return screenshots.walk_main("shots_dataset", __doc__.splitlines()[0], Walk, "run_dataset",
+                                 argv, quick_help="small cases", timeout_s=600)
 
 
 if __name__ == "__main__":

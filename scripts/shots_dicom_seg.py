@@ -28,9 +28,7 @@ are taken without it. Exit status 0 when every picture was saved; 1 with one
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -78,29 +76,9 @@ class Walk(screenshots.Walk):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=screenshots.REPO / "docs" / "images")
-    parser.add_argument("--quick", action="store_true", help="a small phantom, for tests")
-    parser.add_argument("--timeout", type=float, default=300.0)
-    args = parser.parse_args(argv)
-    from napari_segreview._napari.launch import has_display
-
-    if not has_display():
-        print("shots_dicom_seg: error: no display was found (DISPLAY is not set): run it "
-              'with `xvfb-run -a -s "-screen 0 1600x1000x24"` in front.', file=sys.stderr)
-        return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="segreview-seg-") as work:
-        walk = Walk(args.out, Path(work), quick=args.quick, timeout_s=args.timeout)
-        try:
-            walk.run_seg()
-        except screenshots.GuideError as exc:
-            print(f"shots_dicom_seg: error: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            walk.viewer.close()
-    print(f"saved {len(walk.saved)} screenshots in {args.out}")
-    return 0
+    """Take the pictures; returns the exit status."""
+    return screenshots.walk_main("shots_dicom_seg", __doc__.splitlines()[0], Walk, "run_seg",
+                                 argv, quick_help="a small phantom, for tests")
 
 
 if __name__ == "__main__":
