@@ -2,6 +2,9 @@
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -162,18 +165,25 @@ def test_failure_midway_leaves_the_dataset_as_it_was(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not HAVE_NNUNET, reason="nnunetv2 is not installed: nnU-Net's own dataset "
                     "check is skipped (scripts/test.sh installs it)")
-def test_nnunet_accepts_the_dataset(tmp_path, monkeypatch, capfd):
+def test_nnunet_accepts_the_dataset(tmp_path, monkeypatch):
     for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         monkeypatch.setenv(var, str(tmp_path / var))
-    from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
     from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
     from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
     folder = tmp_path / "Dataset501_Bone"
     for seed in (0, 1):
         export_case(folder, phantom_case(seed, shape=(3, 24, 24))[0], fmt="nnunet")
-    verify_dataset_integrity(str(folder), num_processes=1)   # raises on a bad dataset
-    out = capfd.readouterr().out
+    # nnU-Net's check starts a multiprocessing pool; forking this test process (which holds
+    # Qt, OpenGL and Dask threads from earlier tests) can deadlock the child, so the check
+    # runs in a fresh interpreter. It raises (exit status 1) on a bad dataset.
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys; from nnunetv2.experiment_planning."
+         "verify_dataset_integrity import verify_dataset_integrity as v; "
+         "v(sys.argv[1], num_processes=1)", str(folder)],
+        capture_output=True, text=True, timeout=300, env={**os.environ})
+    out = run.stdout
+    assert run.returncode == 0, run.stderr[-2000:]
     assert "Error" not in out and "verify_dataset_integrity Done" in out
     ds = json.loads((folder / "dataset.json").read_text())
     lm = LabelManager(ds["labels"], ds.get("regions_class_order"))
